@@ -1,0 +1,46 @@
+"""Text cleaning steps, applied in the order ``data.cleaning`` lists them."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def normalize_newlines(text: str) -> str:
+    """Turn Windows (CRLF) and old Mac (CR) line ends into LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_control_chars(text: str) -> str:
+    """Remove C0/C1 control characters except tab and newline (and CR, see ``newlines``)."""
+    return _CONTROL_CHARS.sub("", text)
+
+
+CLEANING_STEPS: dict[str, Callable[[str], str]] = {
+    "newlines": normalize_newlines,
+    "nfc": lambda text: unicodedata.normalize("NFC", text),
+    "nfkc": lambda text: unicodedata.normalize("NFKC", text),
+    "strip_control": strip_control_chars,
+}
+
+
+def validate_cleaning(steps: Sequence[str]) -> None:
+    """Raise ValueError naming any step in ``steps`` that is not in :data:`CLEANING_STEPS`."""
+    unknown = [step for step in steps if step not in CLEANING_STEPS]
+    if unknown:
+        raise ValueError(f"Unknown data.cleaning step(s) {unknown}; valid steps are {sorted(CLEANING_STEPS)}.")
+
+
+def clean(text: str, steps: Sequence[str]) -> str:
+    """Apply the named cleaning ``steps`` to ``text`` in order.
+
+    Raises:
+        ValueError: a step name that is not in :data:`CLEANING_STEPS`.
+    """
+    validate_cleaning(steps)
+    for step in steps:
+        text = CLEANING_STEPS[step](text)
+    return text

@@ -1,0 +1,109 @@
+"""Token windows for language modelling, served as a LightningDataModule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+def check_split_length(split: str, num_tokens: int, block_size: int) -> None:
+    """Raise ValueError unless ``split`` holds at least one window of ``block_size + 1`` tokens."""
+    if num_tokens < block_size + 1:
+        raise ValueError(
+            f"The {split} split has {num_tokens} tokens, fewer than block_size + 1 = {block_size + 1} "
+            "needed for one training window. Use a larger corpus, a smaller data.block_size, or a "
+            "different data.val_fraction."
+        )
+
+
+def _window(tokens: np.ndarray, start: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    window = torch.from_numpy(tokens[start : start + block_size + 1].astype(np.int64))
+    return window[:-1], window[1:]
+
+
+class RandomWindows(Dataset):
+    """``num_samples`` windows at seeded random offsets, sampled with replacement (as nanoGPT).
+
+    Sample ``i``'s offset depends only on ``(seed, i)``, not on the order samples are drawn in,
+    so any worker, rank or resumed run reproduces it.
+
+    Items: ``(x, y)``, both ``(block_size,)`` int64, ``y`` being ``x`` shifted left by one token.
+    """
+
+    def __init__(self, tokens: np.ndarray, block_size: int, num_samples: int, seed: int) -> None:
+        check_split_length("train", len(tokens), block_size)
+        self.tokens, self.block_size, self.num_samples, self.seed = tokens, block_size, num_samples, seed
+        self.num_offsets = len(tokens) - block_size
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        start = int(np.random.default_rng((self.seed, index)).integers(self.num_offsets))
+        return _window(self.tokens, start, self.block_size)
+
+
+class SequentialWindows(Dataset):
+    """Consecutive windows with stride ``block_size``: each token is a target exactly once.
+
+    Items: ``(x, y)`` as in :class:`RandomWindows`; ``len = (num_tokens - 1) // block_size``.
+    """
+
+    def __init__(self, tokens: np.ndarray, block_size: int, split: str = "val") -> None:
+        check_split_length(split, len(tokens), block_size)
+        self.tokens, self.block_size = tokens, block_size
+
+    def __len__(self) -> int:
+        return (len(self.tokens) - 1) // self.block_size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return _window(self.tokens, index * self.block_size, self.block_size)
+
+
+class LanguageModelingDataModule(pl.LightningDataModule):
+    """Training batches of random windows, validation batches of sequential windows.
+
+    Args:
+        train_tokens: 1-D array of training ids (usually a memmap).
+        val_tokens: 1-D array of validation ids.
+        block_size: tokens per input sequence; each window holds ``block_size + 1`` tokens.
+        batch_size: windows per batch.
+        num_train_samples: training windows in the run (``max_steps`` x batch x accumulation).
+        seed: the sampler's seed.
+        num_workers: DataLoader worker processes.
+
+    Raises:
+        ValueError: a split shorter than ``block_size + 1`` tokens, named with its token count.
+    """
+
+    def __init__(
+        self,
+        train_tokens: np.ndarray,
+        val_tokens: np.ndarray,
+        block_size: int,
+        batch_size: int,
+        num_train_samples: int,
+        seed: int,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_set = RandomWindows(train_tokens, block_size, num_train_samples, seed)
+        self.val_set = SequentialWindows(val_tokens, block_size)
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def _loader(self, dataset: Dataset) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set)

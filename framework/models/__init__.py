@@ -1,0 +1,7 @@
+"""Model architectures as plain ``nn.Module``s (no Lightning), selected by ``conf/model``."""
+
+from framework.models.gpt import GPT, GPTConfig
+from framework.models.lstm import LSTMLanguageModel
+from framework.models.sampling import generate
+
+__all__ = ["GPT", "GPTConfig", "LSTMLanguageModel", "generate"]

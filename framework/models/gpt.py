@@ -1,0 +1,178 @@
+"""A GPT-2 style decoder-only Transformer as a plain ``nn.Module``.
+
+Follows Radford et al. (2019), *Language Models are Unsupervised Multitask Learners*, in the
+form popularised by nanoGPT: learned position embeddings, pre-LayerNorm blocks, causal
+self-attention through ``torch.nn.functional.scaled_dot_product_attention`` (flash or
+memory-efficient kernels where the device has them), a 4x GELU MLP, a final LayerNorm and an
+LM head tied to the token embedding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """Hyperparameters of :class:`GPT`, named as in GPT-2 and nanoGPT.
+
+    Attributes:
+        vocab_size: rows of the token embedding table (tokens).
+        block_size: longest context the model accepts, and the size of the position table (tokens).
+        n_layer: number of Transformer blocks.
+        n_head: attention heads per block; must divide ``n_embd``.
+        n_embd: width of the residual stream.
+        dropout: dropout probability on embeddings, attention weights and residual branches.
+        bias: whether Linear and LayerNorm layers carry a bias (GPT-2: True).
+    """
+
+    vocab_size: int
+    block_size: int = 256
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name}={getattr(self, name)} must be a positive integer.")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"model.n_embd={self.n_embd} is not divisible by model.n_head={self.n_head}; "
+                "choose n_head among the divisors of n_embd."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout={self.dropout} must be in [0, 1).")
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where position t attends to positions <= t."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) float -> (B, T, C) float."""
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, n_head, T, head_dim)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward layer: C -> 4C -> GELU -> C."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) float -> (B, T, C) float."""
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) float -> (B, T, C) float."""
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Decoder-only Transformer language model.
+
+    Args are the fields of :class:`GPTConfig`, given as keywords so that a Hydra config
+    (``conf/model/gpt.yaml``) can instantiate it directly.
+
+    Input: token ids ``(B, T)`` int64 with ``T <= block_size``.
+    Output: next-token logits ``(B, T, vocab_size)`` in the parameters' dtype (float32 unless
+    autocast is active).
+
+    Initialisation follows GPT-2: normal(0, 0.02) weights, zero biases, and residual output
+    projections (``c_proj``) scaled by ``1/sqrt(2 * n_layer)``.
+
+    Raises:
+        ValueError: on an invalid configuration (see :class:`GPTConfig`), or in ``forward`` when
+            ``T > block_size``.
+    """
+
+    def __init__(self, **hyperparameters) -> None:
+        super().__init__()
+        self.config = config = GPTConfig(**hyperparameters)
+        self.block_size = config.block_size
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # weight tying (Press & Wolf, 2017)
+        self.apply(self._init_weights)
+        for name, parameter in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Number of distinct parameters (tied weights counted once).
+
+        With ``non_embedding=True`` the position embeddings are excluded, the figure nanoGPT
+        prints (the token embedding stays in because the LM head shares it).
+        """
+        total = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            total -= self.transformer.wpe.weight.numel()
+        return total
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B, T) int64 token ids -> (B, T, vocab_size) logits."""
+        _, T = idx.shape
+        if T > self.block_size:
+            raise ValueError(
+                f"Input has {T} tokens but the model's block_size is {self.block_size}; "
+                "crop the context or build the model with a larger model.block_size."
+            )
+        positions = torch.arange(T, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_head(self.transformer.ln_f(x))

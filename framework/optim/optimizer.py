@@ -1,0 +1,45 @@
+"""Optimizer construction, selected by ``conf/optimizer``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import hydra.utils
+import torch
+from torch import nn
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Split ``model``'s parameters into a decayed and a non-decayed group.
+
+    Matrices and embedding tables (``dim >= 2``) get ``weight_decay``; biases and LayerNorm
+    gains do not, following GPT-2/nanoGPT practice (Loshchilov & Hutter, 2019, for decoupled
+    decay). Tied weights appear once.
+
+    Returns:
+        ``[{"name": "decay", ...}, {"name": "no_decay", ...}]``, each with ``params`` and
+        ``weight_decay``.
+    """
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    return [
+        dict(name="decay", params=[p for p in parameters if p.dim() >= 2], weight_decay=weight_decay),
+        dict(name="no_decay", params=[p for p in parameters if p.dim() < 2], weight_decay=0.0),
+    ]
+
+
+def build_optimizer(model: nn.Module, config: Mapping) -> torch.optim.Optimizer:
+    """Instantiate the optimizer described by ``config`` over :func:`parameter_groups`.
+
+    ``config`` is a ``conf/optimizer`` node: ``_target_`` (a ``torch.optim`` class), ``lr``,
+    ``weight_decay`` and the class's own arguments (``betas``, ``momentum``, ...).
+
+    Raises:
+        ValueError: a negative ``lr`` or ``weight_decay``.
+    """
+    config = dict(config)
+    weight_decay = float(config.pop("weight_decay", 0.0))
+    if float(config["lr"]) < 0 or weight_decay < 0:
+        raise ValueError(
+            f"optimizer.lr={config['lr']} and optimizer.weight_decay={weight_decay} must both be >= 0."
+        )
+    return hydra.utils.instantiate(config, params=parameter_groups(model, weight_decay), _convert_="all")

@@ -1,0 +1,63 @@
+"""Learning-rate schedules, selected by ``conf/scheduler``. Stepped once per optimizer step."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def _check_warmup(warmup_steps: int, max_steps: int) -> None:
+    if warmup_steps < 0 or (max_steps > 0 and warmup_steps >= max_steps):
+        raise ValueError(
+            f"scheduler.warmup_steps={warmup_steps} must be >= 0 and below trainer.max_steps={max_steps}."
+        )
+
+
+def warmup_cosine_multiplier(step: int, warmup_steps: int, max_steps: int, min_ratio: float) -> float:
+    """LR multiplier for the optimizer update number ``step + 1`` (updates count from 1).
+
+    Update k <= ``warmup_steps`` uses ``k / warmup_steps`` (linear warmup, Goyal et al., 2017);
+    later updates follow a half cosine (Loshchilov & Hutter, 2017) from 1 down to ``min_ratio``
+    at update ``max_steps``, and stay there.
+    """
+    k = step + 1
+    if k <= warmup_steps:
+        return k / warmup_steps
+    progress = min(1.0, (k - warmup_steps) / max(1, max_steps - warmup_steps))
+    return min_ratio + 0.5 * (1.0 + math.cos(math.pi * progress)) * (1.0 - min_ratio)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps: int, min_lr: float) -> LambdaLR:
+    """Linear warmup then cosine decay from each group's ``lr`` to ``min_lr`` at ``max_steps``.
+
+    Args:
+        optimizer: its groups' ``lr`` is the peak learning rate.
+        warmup_steps: optimizer steps of linear warmup.
+        max_steps: the run's optimizer steps (``trainer.max_steps``).
+        min_lr: absolute learning rate reached at ``max_steps``.
+
+    Raises:
+        ValueError: ``warmup_steps`` negative or not below ``max_steps``; ``min_lr`` negative.
+    """
+    _check_warmup(warmup_steps, max_steps)
+    if min_lr < 0:
+        raise ValueError(f"scheduler.min_lr={min_lr} must be >= 0.")
+    multipliers = [
+        lambda step, ratio=(min_lr / group["lr"] if group["lr"] else 0.0): warmup_cosine_multiplier(
+            step, warmup_steps, max_steps, ratio
+        )
+        for group in optimizer.param_groups
+    ]
+    return LambdaLR(optimizer, multipliers)
+
+
+def constant(optimizer: torch.optim.Optimizer, warmup_steps: int = 0, max_steps: int = 0) -> LambdaLR:
+    """The optimizer's ``lr`` throughout, after an optional linear warmup of ``warmup_steps``.
+
+    Raises:
+        ValueError: ``warmup_steps`` negative or not below a positive ``max_steps``.
+    """
+    _check_warmup(warmup_steps, max_steps)
+    return LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0)

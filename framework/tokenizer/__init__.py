@@ -1,0 +1,7 @@
+"""Tokenizers (HF ``tokenizers``), selected by ``conf/tokenizer``."""
+
+from framework.tokenizer.bpe import train_bpe_tokenizer
+from framework.tokenizer.char import train_char_tokenizer
+from framework.tokenizer.encoding import encode_to_array, safe_chunks, token_dtype, tokenizer_hash
+
+__all__ = ["encode_to_array", "safe_chunks", "token_dtype", "tokenizer_hash", "train_bpe_tokenizer", "train_char_tokenizer"]

@@ -1,0 +1,45 @@
+"""Byte-level BPE tokenizer (GPT-2 style) trained with HF ``tokenizers``."""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from framework.tokenizer.encoding import safe_chunks
+
+
+def train_bpe_tokenizer(
+    train_text: str,
+    vocab_size: int = 4096,
+    min_frequency: int = 2,
+    special_tokens: tuple[str, ...] = ("<|endoftext|>",),
+) -> Tokenizer:
+    """Train a byte-level BPE (Sennrich et al., 2016; Radford et al., 2019) on ``train_text``.
+
+    The 256 byte symbols are always in the vocabulary, so any text encodes without unknown
+    tokens, and decoding inverts encoding exactly.
+
+    Args:
+        train_text: the training split only, so validation text cannot shape the merges.
+        vocab_size: ids in the final vocabulary, special tokens included; at least
+            ``256 + len(special_tokens)``.
+        min_frequency: a pair must occur this many times to be merged.
+        special_tokens: tokens added first, never split.
+
+    Raises:
+        ValueError: ``vocab_size`` too small to hold the byte alphabet.
+    """
+    minimum = 256 + len(special_tokens)
+    if vocab_size < minimum:
+        raise ValueError(f"tokenizer.vocab_size={vocab_size} is below {minimum}, the byte alphabet plus special tokens.")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(safe_chunks(train_text), trainer=trainer, length=None)
+    return tokenizer

@@ -1,0 +1,35 @@
+"""Character-level tokenizer built with HF ``tokenizers``."""
+
+from __future__ import annotations
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+
+def train_char_tokenizer(train_text: str, unk_token: str = "<unk>") -> Tokenizer:
+    """Build a tokenizer with one id per distinct character of ``train_text``.
+
+    Ids ``0..n-1`` are the training split's characters in code-point order (nanoGPT's
+    shakespeare_char ordering); id ``n`` is ``unk_token``, which every character unseen in
+    training maps to, so evaluation text is never silently shortened.
+
+    Args:
+        train_text: the training split only, so validation text cannot leak into the vocabulary.
+        unk_token: the token for unseen characters.
+
+    Returns:
+        A ``tokenizers.Tokenizer`` with ``n + 1`` ids that decodes by concatenation.
+
+    Raises:
+        ValueError: ``train_text`` is empty, or ``unk_token`` is a single character (it would
+            collide with a real character).
+    """
+    if not train_text:
+        raise ValueError("Cannot build a char tokenizer from an empty training split.")
+    if len(unk_token) < 2:
+        raise ValueError(f"tokenizer.unk_token={unk_token!r} must be longer than one character.")
+    vocab = {char: index for index, char in enumerate(sorted(set(train_text)))}
+    vocab[unk_token] = len(vocab)
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=unk_token))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    return tokenizer

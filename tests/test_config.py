@@ -1,0 +1,93 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra.utils
+import pytest
+from pytorch_lightning.loggers import CSVLogger
+
+from framework.logger import build_loggers
+from framework.tokenizer import train_bpe_tokenizer, train_char_tokenizer
+from framework.training import build_model, build_task, build_trainer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeCorpus:
+    meta = {"tokens": {"val": 90}, "characters": {"val": 100}}
+
+
+@pytest.mark.parametrize("model", ["gpt", "lstm"])
+@pytest.mark.parametrize("tokenizer", ["char", "bpe"])
+@pytest.mark.parametrize("logger", ["wandb", "csv", "none"])
+def test_every_combination_composes_and_instantiates(make_config, model, tokenizer, logger):
+    cfg = make_config([f"model={model}", f"tokenizer={tokenizer}", f"logger={logger}", "tokenizer.vocab_size=300" if tokenizer == "bpe" else "seed=1"])
+    assert hydra.utils.instantiate(cfg.data.source) is not None
+    built_tokenizer = hydra.utils.instantiate(cfg.tokenizer)("some training text, some more training text")
+    expected_tokenizer = {"char": train_char_tokenizer, "bpe": train_bpe_tokenizer}[tokenizer]
+    assert hydra.utils.instantiate(cfg.tokenizer).func is expected_tokenizer
+    net = build_model(cfg, built_tokenizer.get_vocab_size())
+    assert type(net).__name__ == {"gpt": "GPT", "lstm": "LSTMLanguageModel"}[model]
+    task = build_task(cfg, net, FakeCorpus())
+    trainer = build_trainer(cfg, cfg.paths.run_dir)
+    logger_types = [type(each).__name__ for each in trainer.loggers]
+    assert logger_types == {"wandb": ["CSVLogger", "WandbLogger"], "csv": ["CSVLogger"], "none": ["CSVLogger"]}[logger]
+    assert trainer.max_steps == cfg.trainer.max_steps
+    assert task.configure_optimizers()["optimizer"].param_groups[0]["lr"] > 0
+
+
+def test_command_line_overrides_reach_built_objects(make_config):
+    cfg = make_config(["model.n_layer=3", "model.n_embd=48", "model.n_head=6", "optimizer.lr=0.0123", "trainer.max_steps=77", "scheduler=constant"])
+    net = build_model(cfg, 100)
+    assert len(net.transformer.h) == 3 and net.transformer.wte.weight.shape == (100, 48)
+    optimizer = build_task(cfg, net, FakeCorpus()).configure_optimizers()["optimizer"]
+    assert [group["lr"] for group in optimizer.param_groups] == [0.0123, 0.0123]
+    assert build_trainer(cfg, cfg.paths.run_dir).max_steps == 77
+
+
+def test_model_block_size_follows_data_block_size(make_config):
+    cfg = make_config(["experiment=shakespeare_char", "data.block_size=32"])
+    assert build_model(cfg, 66).block_size == 32
+
+
+def test_model_vocab_size_smaller_than_tokenizer_is_refused(make_config):
+    cfg = make_config(["model.vocab_size=50"])
+    with pytest.raises(ValueError, match=r"model.vocab_size=50 is smaller than the tokenizer's vocabulary of 66 ids"):
+        build_model(cfg, 66)
+
+
+def test_shakespeare_char_experiment_is_nanogpts_recipe(make_config):
+    cfg = make_config(["experiment=shakespeare_char"])
+    assert (cfg.data.block_size, cfg.data.batch_size, cfg.trainer.max_steps) == (64, 12, 2000)
+    assert (cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd, cfg.model.dropout, cfg.model.bias) == (4, 4, 128, 0.0, False)
+    assert (cfg.optimizer.lr, list(cfg.optimizer.betas), cfg.optimizer.weight_decay) == (1e-3, [0.9, 0.99], 0.1)
+    assert (cfg.scheduler.warmup_steps, cfg.scheduler.min_lr, cfg.trainer.gradient_clip_val) == (100, 1e-4, 1.0)
+    assert (cfg.trainer.val_check_interval, cfg.trainer.limit_val_batches) == (250, 20)
+    assert build_model(cfg, 65).num_parameters() == 804_096
+
+
+def test_metrics_csv_is_in_the_run_directory(tmp_path):
+    (csv_logger,) = build_loggers(tmp_path, {})
+    assert isinstance(csv_logger, CSVLogger)
+    csv_logger.log_metrics({"val/loss": 1.5}, step=3)
+    csv_logger.save()
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == ["step,val/loss", "3,1.5"]
+
+
+def run_cli(*args, cwd=PROJECT_ROOT):
+    return subprocess.run([sys.executable, "-m", "framework.train", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_help_lists_config_groups():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for group in ("data:", "tokenizer:", "model:", "optimizer:", "scheduler:", "logger:", "experiment:"):
+        assert group in result.stdout
+    assert "shakespeare_char" in result.stdout
+
+
+def test_cli_cfg_job_prints_composed_config():
+    result = run_cli("--cfg", "job", "experiment=shakespeare_char", "model.n_layer=7")
+    assert result.returncode == 0, result.stderr
+    assert "n_layer: 7" in result.stdout and "block_size: 64" in result.stdout
+    assert "TinyShakespeareSource" in result.stdout

@@ -1,0 +1,159 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from framework.data import (
+    Document,
+    LanguageModelingDataModule,
+    StdlibSource,
+    TextFilesSource,
+    TinyShakespeareSource,
+    prepare_corpus,
+)
+from framework.data.cleaning import clean
+from framework.data.datamodule import RandomWindows, SequentialWindows, check_split_length
+from framework.tokenizer import encode_to_array, safe_chunks, train_bpe_tokenizer, train_char_tokenizer
+
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+def prepare(documents, cache_dir, tokenizer=train_char_tokenizer, config=None, cleaning=("newlines",)):
+    return prepare_corpus(documents, list(cleaning), 0.1, tokenizer, config or {"kind": "char"}, cache_dir)
+
+
+def test_tinyshakespeare_char_figures_match_nanogpt(shakespeare_path, tmp_path, caplog):
+    source = TinyShakespeareSource(url="unused", sha256=SHAKESPEARE_SHA256, cache_dir=str(tmp_path), path=str(shakespeare_path))
+    documents = source.read()
+    caplog.set_level(logging.INFO)
+    corpus = prepare(documents, tmp_path / "cache")
+    assert not corpus.cache_hit
+    chars = [token for token, _ in sorted(corpus.tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    assert len(chars) == 66 and chars[-1] == "<unk>"  # nanoGPT's 65 characters, then <unk>
+    assert "".join(chars[:65]) == "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    assert corpus.meta["tokens"] == {"train": 1_003_854, "val": 111_540}
+    assert corpus.meta["characters"] == {"train": 1_003_854, "val": 111_540}
+    assert corpus.meta["dtype"] == "uint16" and corpus.meta["source_sha256"]
+    train = corpus.tokens("train")
+    assert corpus.tokenizer.decode(train[:14].tolist()) == "First Citizen:"
+
+    again = prepare(documents, tmp_path / "cache")
+    assert again.cache_hit and again.directory == corpus.directory
+    assert "Token cache hit" in caplog.text
+    assert np.array_equal(again.tokens("val"), corpus.tokens("val"))
+    assert json.loads((corpus.directory / "meta.json").read_text())["tokenizer_sha256"] == corpus.meta["tokenizer_sha256"]
+
+
+def test_cache_key_changes_with_tokenizer_config_and_text(tmp_path):
+    documents = [Document("a", "hello world, hello tokens. " * 20)]
+    first = prepare(documents, tmp_path)
+    other_config = prepare(documents, tmp_path, config={"kind": "char", "unk_token": "<?>"})
+    other_text = prepare([Document("a", "goodbye world, goodbye. " * 20)], tmp_path)
+    assert len({first.directory, other_config.directory, other_text.directory}) == 3
+
+
+def test_unseen_characters_encode_to_unk_not_dropped():
+    tokenizer = train_char_tokenizer("abcabc ")
+    ids = tokenizer.encode("a€b\u00e9").ids
+    unk = tokenizer.token_to_id("<unk>")
+    assert ids == [tokenizer.token_to_id("a"), unk, tokenizer.token_to_id("b"), unk]
+
+
+def test_corpus_shorter_than_one_window_is_refused():
+    with pytest.raises(ValueError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
+        RandomWindows(np.arange(9, dtype=np.uint16), block_size=64, num_samples=10, seed=0)
+    with pytest.raises(ValueError, match=r"The val split has 1 tokens"):
+        check_split_length("val", 1, 64)
+
+
+def test_random_windows_are_seeded_and_targets_are_shifted_inputs():
+    tokens = np.arange(1000, dtype=np.uint16)
+    windows = RandomWindows(tokens, block_size=16, num_samples=50, seed=7)
+    x, y = windows[3]
+    assert x.dtype == torch.int64 and x.shape == (16,)
+    assert torch.equal(y[:-1], x[1:]) and y[-1] == x[-1] + 1
+    again = RandomWindows(tokens, block_size=16, num_samples=50, seed=7)
+    assert all(torch.equal(windows[i][0], again[i][0]) for i in range(50))
+    other_seed = RandomWindows(tokens, block_size=16, num_samples=50, seed=8)
+    assert any(not torch.equal(windows[i][0], other_seed[i][0]) for i in range(50))
+    starts = {int(windows[i][0][0]) for i in range(50)}
+    assert len(starts) > 40 and max(starts) <= 1000 - 17
+
+
+def test_sequential_windows_cover_each_target_once():
+    windows = SequentialWindows(np.arange(101, dtype=np.uint16), block_size=10)
+    assert len(windows) == 10
+    targets = torch.cat([windows[i][1] for i in range(len(windows))])
+    assert torch.equal(targets, torch.arange(1, 101))
+
+
+def test_datamodule_batches(tmp_path):
+    module = LanguageModelingDataModule(
+        np.arange(500, dtype=np.uint16), np.arange(200, dtype=np.uint16), block_size=8, batch_size=4, num_train_samples=12, seed=0
+    )
+    train_batches = list(module.train_dataloader())
+    assert len(train_batches) == 3 and train_batches[0][0].shape == (4, 8)
+    assert len(list(module.val_dataloader())) == 6  # 199 targets hold 24 windows of 8: 6 batches of 4
+
+
+def test_cleaning_steps_in_order():
+    text = "Cafe\u0301\r\nline\rbell\x07tab\t"
+    assert clean(text, ["newlines", "nfc", "strip_control"]) == "Caf\u00e9\nline\nbelltab\t"
+    with pytest.raises(ValueError, match=r"Unknown data.cleaning step\(s\) \['lowercase'\]"):
+        clean(text, ["lowercase"])
+
+
+def test_chunked_bpe_encoding_equals_whole_text_encoding(shakespeare_path):
+    text = shakespeare_path.read_text()[:200_000]
+    tokenizer = train_bpe_tokenizer(text, vocab_size=512)
+    chunks = list(safe_chunks(text, chunk_chars=1000))
+    assert len(chunks) > 100 and "".join(chunks) == text
+    whole = tokenizer.encode(text).ids
+    assert encode_to_array(tokenizer, text).tolist() == whole
+    assert tokenizer.decode(whole) == text
+
+
+def test_stdlib_source_reads_sorted_top_level_modules():
+    documents = StdlibSource().read()
+    names = [document.name for document in documents]
+    assert names == sorted(names) and "os.py" in names and all(name.endswith(".py") for name in names)
+    assert 3_000_000 < sum(len(document.text) for document in documents) < 8_000_000
+
+
+def test_text_files_source_reads_globs_and_jsonl(tmp_path):
+    (tmp_path / "b.txt").write_text("second")
+    (tmp_path / "a.md").write_text("first")
+    (tmp_path / "c.jsonl").write_text('{"body": "x"}\n\n{"body": "y"}\n')
+    documents = TextFilesSource(str(tmp_path / "*"), text_field="body").read()
+    assert [d.text for d in documents] == ["first", "second", "x", "y"]
+    with pytest.raises(ValueError, match=r"c.jsonl:1 has no string field 'text'"):
+        TextFilesSource(str(tmp_path / "c.jsonl")).read()
+
+
+@pytest.mark.parametrize(
+    "name, make, error, message",
+    [
+        ("missing.txt", lambda p: None, FileNotFoundError, "does not exist"),
+        ("nomatch/*.txt", lambda p: None, FileNotFoundError, "matches no file"),
+        ("folder", lambda p: p.mkdir(), IsADirectoryError, "is a directory"),
+        ("latin1.txt", lambda p: p.write_bytes(b"caf\xe9 au lait"), ValueError, "byte 0xe9 at byte offset 3"),
+    ],
+)
+def test_text_files_source_bad_input(tmp_path, name, make, error, message):
+    make(tmp_path / name)
+    with pytest.raises(error, match=message):
+        TextFilesSource(str(tmp_path / name)).read()
+
+
+def test_text_files_source_can_replace_invalid_utf8(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9")
+    assert TextFilesSource(str(tmp_path / "latin1.txt"), encoding_errors="replace").read()[0].text == "caf\ufffd"
+
+
+def test_tinyshakespeare_offline_without_file_explains_how_to_supply_it(tmp_path):
+    source = TinyShakespeareSource(url="http://127.0.0.1:9/input.txt", sha256=SHAKESPEARE_SHA256, cache_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"data.source.path=/path/to/input.txt"):
+        source.read()
+    assert not (tmp_path / "tinyshakespeare" / "input.txt").exists()

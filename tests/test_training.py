@@ -1,0 +1,102 @@
+"""End-to-end training runs on real text (marked slow; CI runs them)."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+
+from framework.tasks import LanguageModelingTask
+from framework.training import build_datamodule, build_model, train
+
+pytestmark = pytest.mark.slow
+
+
+def unigram_entropy_nats(tokens: np.ndarray) -> float:
+    """Entropy of the token frequency distribution: the loss of the best context-free model."""
+    probabilities = np.bincount(tokens) / len(tokens)
+    probabilities = probabilities[probabilities > 0]
+    return float(-(probabilities * np.log(probabilities)).sum())
+
+
+def short_run_overrides(shakespeare_path, recipe):
+    return [
+        *recipe,
+        f"data.source.path={shakespeare_path}",
+        "trainer.max_steps=150",
+        "trainer.val_check_interval=75",
+        "trainer.limit_val_batches=10",
+        "scheduler.warmup_steps=20",
+        "callbacks.progress_bar=null",
+        "+trainer.enable_model_summary=false",
+    ]
+
+
+def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakespeare_path):
+    cfg = make_config([*short_run_overrides(shakespeare_path, ["experiment=shakespeare_char"]), "logger=wandb", "logger.wandb.mode=offline"])
+    result = train(cfg)
+
+    baseline = unigram_entropy_nats(np.asarray(result.corpus.tokens("train")))
+    assert 3.0 < baseline < 3.5
+    assert result.metrics["val/loss"] < baseline - 0.3
+    assert result.metrics["val/ppl"] == pytest.approx(math.exp(result.metrics["val/loss"]), rel=1e-6)
+    assert result.metrics["val/bpc"] == pytest.approx(result.metrics["val/loss"] / math.log(2), rel=1e-6)  # 1 token = 1 char
+
+    run_dir = Path(cfg.paths.run_dir)
+    assert (run_dir / "tokenizer.json").read_text() == (result.corpus.directory / "tokenizer.json").read_text()
+    assert Path(result.last_checkpoint) == run_dir / "checkpoints" / "last.ckpt"
+    assert Path(result.best_checkpoint).name == "best-step000150.ckpt"
+
+    (wandb_run,) = (run_dir / "wandb").glob("offline-run-*")
+    inspected = subprocess.run(
+        ["wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)], capture_output=True, text=True, timeout=120
+    )
+    summary = json.loads(inspected.stdout)
+    assert summary["config"]["model"]["n_embd"] == 128
+    assert summary["config"]["data"]["source"]["path"] == str(shakespeare_path)
+    logged = json.dumps(summary)
+    assert f"{result.metrics['val/loss']:.6f}"[:6] in logged and "val/loss" in logged
+
+    model = build_model(cfg, result.corpus.vocab_size)
+    reloaded = LanguageModelingTask.load_from_checkpoint(result.last_checkpoint, model=model)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=10)
+    (metrics,) = trainer.validate(reloaded, datamodule=build_datamodule(cfg, result.corpus), verbose=False)
+    assert metrics["val/loss"] == result.metrics["val/loss"]
+
+
+def test_lstm_learns_shakespeare(make_config, shakespeare_path):
+    recipe = ["data=tinyshakespeare", "tokenizer=char", "model=lstm", "data.block_size=64", "data.batch_size=12"]
+    overrides = ["logger=none", "model.n_embd=128", "model.hidden_size=128", "model.n_layer=1", "model.dropout=0.0", "optimizer.lr=3e-3"]
+    cfg = make_config([*short_run_overrides(shakespeare_path, recipe), *overrides])
+    result = train(cfg)
+    assert result.metrics["val/loss"] < unigram_entropy_nats(np.asarray(result.corpus.tokens("train"))) - 0.3
+    header, *rows = (Path(cfg.paths.run_dir) / "metrics.csv").read_text().splitlines()
+    assert "train/loss" in header and "val/loss" in header and "lr/decay" in header
+
+
+def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespeare_path):
+    (tmp_path / "corpus.txt").write_text(shakespeare_path.read_text()[:60_000])
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "framework.train",
+            "data=text_files", "data.source.path=corpus.txt", "tokenizer=char", "logger=csv",
+            "data.block_size=32", "data.batch_size=8", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+            "trainer.max_steps=30", "trainer.val_check_interval=15", "trainer.limit_val_batches=2",
+            "scheduler.warmup_steps=5", "callbacks.progress_bar=null", "sample.max_new_tokens=20", "sample.prompt=KING",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "logs" / "runs").iterdir()
+    for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "tokenizer.json", "metrics.csv", "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    assert "val/loss" in result.stdout and "KING" in result.stdout and str(run_dir) in result.stdout
