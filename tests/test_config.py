@@ -8,7 +8,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from framework.logger import build_loggers
 from framework.tokenizer import train_bpe_tokenizer, train_char_tokenizer
-from framework.training import build_model, build_task, build_trainer
+from framework.training import build_corpus, build_model, build_task, build_trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,3 +91,10 @@ def test_cli_cfg_job_prints_composed_config():
     assert result.returncode == 0, result.stderr
     assert "n_layer: 7" in result.stdout and "block_size: 64" in result.stdout
     assert "TinyShakespeareSource" in result.stdout
+
+
+def test_ten_character_corpus_is_refused_before_training(make_config, tmp_path):
+    (tmp_path / "tiny.txt").write_text("To be, or ")
+    cfg = make_config(["data=text_files", f"data.path={tmp_path / 'tiny.txt'}", "tokenizer=char", "data.block_size=64"])
+    with pytest.raises(ValueError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
+        build_corpus(cfg)

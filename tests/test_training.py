@@ -26,7 +26,7 @@ def unigram_entropy_nats(tokens: np.ndarray) -> float:
 def short_run_overrides(shakespeare_path, recipe):
     return [
         *recipe,
-        f"data.source.path={shakespeare_path}",
+        f"data.path={shakespeare_path}",
         "trainer.max_steps=150",
         "trainer.val_check_interval=75",
         "trainer.limit_val_batches=10",
@@ -57,7 +57,7 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
     )
     summary = json.loads(inspected.stdout)
     assert summary["config"]["model"]["n_embd"] == 128
-    assert summary["config"]["data"]["source"]["path"] == str(shakespeare_path)
+    assert summary["config"]["data"]["path"] == str(shakespeare_path)
     logged = json.dumps(summary)
     assert f"{result.metrics['val/loss']:.6f}"[:6] in logged and "val/loss" in logged
 
@@ -83,7 +83,7 @@ def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespear
     result = subprocess.run(
         [
             sys.executable, "-m", "framework.train",
-            "data=text_files", "data.source.path=corpus.txt", "tokenizer=char", "logger=csv",
+            "data=text_files", "data.path=corpus.txt", "tokenizer=char", "logger=csv",
             "data.block_size=32", "data.batch_size=8", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
             "trainer.max_steps=30", "trainer.val_check_interval=15", "trainer.limit_val_batches=2",
             "scheduler.warmup_steps=5", "callbacks.progress_bar=null", "sample.max_new_tokens=20", "sample.prompt=KING",

@@ -31,7 +31,7 @@ class Document:
 def require_file(path: Path) -> None:
     """Raise FileNotFoundError or IsADirectoryError unless ``path`` is an existing file."""
     if not path.exists():
-        raise FileNotFoundError(f"Corpus file {path} does not exist; check data.source.path.")
+        raise FileNotFoundError(f"Corpus file {path} does not exist; check data.path.")
     if path.is_dir():
         raise IsADirectoryError(f"Corpus path {path} is a directory; give a file or a glob such as '{path}/*.txt'.")
 
@@ -96,7 +96,7 @@ class TextFilesSource:
 
     def __init__(self, path: str, text_field: str = "text", encoding_errors: str = "strict") -> None:
         if not path:
-            raise ValueError("data.source.path is empty; give a file or a glob such as 'corpus/*.txt'.")
+            raise ValueError("data.path is empty; give a file or a glob such as 'corpus/*.txt'.")
         if encoding_errors not in ("strict", "replace"):
             raise ValueError(f"data.source.encoding_errors={encoding_errors!r}; valid values are 'strict' and 'replace'.")
         self.path = os.path.expanduser(path)
@@ -107,7 +107,7 @@ class TextFilesSource:
         if glob.has_magic(self.path):
             matches = sorted(Path(p) for p in glob.glob(self.path, recursive=True) if Path(p).is_file())
             if not matches:
-                raise FileNotFoundError(f"The glob data.source.path={self.path!r} matches no file.")
+                raise FileNotFoundError(f"The glob data.path={self.path!r} matches no file.")
             return matches
         return [Path(self.path)]
 
@@ -176,7 +176,7 @@ class TinyShakespeareSource:
             raise RuntimeError(
                 f"Could not download Tiny Shakespeare from {self.url} ({error}). If this machine is "
                 f"offline, copy input.txt (sha256 {self.sha256}) to {destination}, or pass "
-                "data.source.path=/path/to/input.txt."
+                "data.path=/path/to/input.txt."
             ) from None
         digest = hashlib.sha256(payload).hexdigest()
         if digest != self.sha256:
