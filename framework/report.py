@@ -14,7 +14,7 @@ from framework.training import TrainingResult
 def sample_text(result: TrainingResult, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None, seed: int) -> str:
     """Decode one sample of ``max_new_tokens`` tokens continuing ``prompt`` from the trained model."""
     tokenizer = result.corpus.tokenizer
-    prompt_ids = tokenizer.encode(prompt).ids or [0]
+    prompt_ids = tokenizer.encode(prompt).ids
     model = result.task.model.cpu()
     generator = torch.Generator().manual_seed(seed)
     ids = generate(

@@ -1,7 +1,7 @@
 """One training run from a composed config: corpus -> tokenizer -> model -> task -> Trainer.
 
 Each ``build_*`` function does one step of the chain in ``conf/train.yaml``'s order; the Hydra
-entry point (``framework.train``) only calls :func:`train`.
+entry point (``framework.train``) calls :func:`train`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,36 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra.utils
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
-from framework.callbacks import build_callbacks
+from framework import run_record
+from framework.callbacks import (
+    CheckpointOnSigterm,
+    RestoreRNGState,
+    RunMetadataInCheckpoint,
+    ValidateAtLastStep,
+    build_callbacks,
+)
+from framework.checkpointing import (
+    AtomicCheckpointIO,
+    check_architecture,
+    check_resume_compatible,
+    last_checkpoint_path,
+    load_checkpoint_file,
+    resume_checkpoint,
+)
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
+from framework.errors import ConfigError
 from framework.logger import build_loggers, finish_loggers
+from framework.schema import validate_config
+from framework.tokenizer import characters_per_token
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +77,11 @@ def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
     """Instantiate ``cfg.model``; ``model.vocab_size: null`` takes the tokenizer's size.
 
     Raises:
-        ValueError: ``model.vocab_size`` smaller than the tokenizer's vocabulary.
+        ConfigError: ``model.vocab_size`` smaller than the tokenizer's vocabulary.
     """
     vocab_size = cfg.model.vocab_size or tokenizer_vocab_size
     if vocab_size < tokenizer_vocab_size:
-        raise ValueError(
+        raise ConfigError(
             f"model.vocab_size={vocab_size} is smaller than the tokenizer's vocabulary of "
             f"{tokenizer_vocab_size} ids; set model.vocab_size=null or at least {tokenizer_vocab_size}."
         )
@@ -83,55 +104,105 @@ def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus) -> LanguageModeli
 
 def build_task(cfg: DictConfig, model: nn.Module, corpus: TokenizedCorpus) -> pl.LightningModule:
     """Instantiate ``cfg.task`` around ``model``; optimizer and scheduler stay configs until fit."""
-    tokens_per_char = corpus.meta["tokens"]["val"] / corpus.meta["characters"]["val"]
     return hydra.utils.instantiate(
         cfg.task,
         model=model,
         optimizer=cfg.optimizer,
         scheduler=cfg.scheduler,
-        val_tokens_per_char=tokens_per_char,
+        characters_per_token=torch.from_numpy(characters_per_token(corpus.tokenizer)),
         _recursive_=False,
     )
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path) -> pl.Trainer:
-    """A Lightning Trainer from ``cfg.trainer`` with the configured loggers and callbacks."""
+def build_trainer(
+    cfg: DictConfig, run_dir: Path, corpus: TokenizedCorpus, resume_step: int | None = None
+) -> pl.Trainer:
+    """A Lightning Trainer from ``cfg.trainer`` with the configured loggers and callbacks.
+
+    The framework's own callbacks are always added: validation at the last step, a checkpoint
+    on SIGTERM, RNG state and run metadata in checkpoints. Checkpoints are written atomically.
+    """
+    core_callbacks = [
+        ValidateAtLastStep(),
+        CheckpointOnSigterm(last_checkpoint_path(run_dir)),
+        RestoreRNGState(),
+        RunMetadataInCheckpoint(
+            run_config=OmegaConf.to_container(cfg, resolve=True),
+            tokenizer_json=corpus.tokenizer.to_str(),
+            tokenizer_sha256=corpus.meta["tokenizer_sha256"],
+        ),
+    ]
     return hydra.utils.instantiate(
         cfg.trainer,
-        logger=build_loggers(run_dir, cfg.logger),
-        callbacks=build_callbacks(cfg.callbacks),
+        logger=build_loggers(run_dir, cfg.logger, resume_step),
+        callbacks=[*build_callbacks(cfg.callbacks), *core_callbacks],
+        plugins=[AtomicCheckpointIO()],
     )
 
 
-def train(cfg: DictConfig) -> TrainingResult:
+def _resume_state(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
+    path = resume_checkpoint(cfg.resume, run_dir)
+    return path, (load_checkpoint_file(path) if path else None)
+
+
+def train(cfg: DictConfig) -> TrainingResult | None:
     """Run the whole chain for ``cfg`` and return the final validation metrics.
 
-    Validation runs at the last step even when ``val_check_interval`` does not divide it, so
-    the reported metrics always describe the final weights.
+    The config is checked completely first. A run directory that holds ``last.ckpt`` resumes
+    from it (``resume=auto``); a resumed run that already reached ``max_steps`` returns None
+    without training.
+
+    Raises:
+        UserInputError: (and subclasses) for bad config, data or checkpoints, before training.
+        TrainingDivergedError: a non-finite loss with ``task.on_nonfinite_loss=stop``.
     """
+    validate_config(cfg)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path, checkpoint = _resume_state(cfg, run_dir)
+    resume_step = checkpoint["global_step"] if checkpoint else None
+    if resume_step is not None and resume_step >= cfg.trainer.max_steps:
+        log.info(
+            "%s is at step %d, which reaches trainer.max_steps=%d: nothing to do. Raise trainer.max_steps "
+            "to train further.",
+            checkpoint_path,
+            resume_step,
+            cfg.trainer.max_steps,
+        )
+        return None
     pl.seed_everything(cfg.seed, workers=True)
 
     corpus = build_corpus(cfg)
-    shutil.copyfile(corpus.directory / "tokenizer.json", run_dir / "tokenizer.json")
     model = build_model(cfg, corpus.vocab_size)
+    if checkpoint:
+        check_architecture(model, checkpoint["state_dict"])
+        check_resume_compatible(checkpoint, OmegaConf.to_container(cfg, resolve=True), corpus.meta["tokenizer_sha256"])
+        log.info("Resuming from %s at step %d", checkpoint_path, resume_step)
+    del checkpoint
+    shutil.copyfile(corpus.directory / "tokenizer.json", run_dir / "tokenizer.json")
+    record = run_record.start_record(run_dir, cfg, resume_step)
     datamodule = build_datamodule(cfg, corpus)
     task = build_task(cfg, model, corpus)
-    trainer = build_trainer(cfg, run_dir)
+    trainer = build_trainer(cfg, run_dir, corpus, resume_step)
+    run_facts = {key: value for key, value in record.items() if key != "config"}
     for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "run": run_facts})
 
-    trainer.fit(task, datamodule=datamodule)
-    if task.last_val_step != trainer.global_step:
-        trainer.validate(task, datamodule=datamodule, verbose=False)
-    finish_loggers(trainer.loggers)
-    checkpoint = trainer.checkpoint_callback
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=checkpoint_path, weights_only=True)
+    except BaseException as error:
+        run_record.end_record(run_dir, record, "interrupted" if isinstance(error, SIGTERMException) else "failed", str(error))
+        raise
+    finally:
+        finish_loggers(trainer.loggers)
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+    run_record.finish_record(run_dir, record, trainer.global_step, metrics)
+    checkpoint_callback = trainer.checkpoint_callback
     return TrainingResult(
-        metrics={name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")},
+        metrics=metrics,
         run_dir=run_dir,
-        best_checkpoint=getattr(checkpoint, "best_model_path", None) or None,
-        last_checkpoint=getattr(checkpoint, "last_model_path", None) or None,
+        best_checkpoint=getattr(checkpoint_callback, "best_model_path", None) or None,
+        last_checkpoint=getattr(checkpoint_callback, "last_model_path", None) or None,
         trainer=trainer,
         task=task,
         corpus=corpus,

@@ -4,17 +4,23 @@ from pathlib import Path
 
 import hydra.utils
 import pytest
-from pytorch_lightning.loggers import CSVLogger
+from omegaconf import OmegaConf
 
-from framework.logger import build_loggers
+from framework.data import Document, prepare_corpus
+from framework.logger import RunCSVLogger, build_loggers
 from framework.tokenizer import train_bpe_tokenizer, train_char_tokenizer
 from framework.training import build_corpus, build_model, build_task, build_trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class FakeCorpus:
-    meta = {"tokens": {"val": 90}, "characters": {"val": 100}}
+TEXT = "some training text, some more training text. " * 40
+
+
+def tiny_corpus(cfg):
+    """A real token cache entry of a short text, built with ``cfg``'s tokenizer."""
+    tokenizer_config = OmegaConf.to_container(cfg.tokenizer)
+    return prepare_corpus([Document("t", TEXT)], [], 0.1, hydra.utils.instantiate(cfg.tokenizer), tokenizer_config, cfg.paths.cache_dir)
 
 
 @pytest.mark.parametrize("model", ["gpt", "lstm"])
@@ -22,27 +28,31 @@ class FakeCorpus:
 @pytest.mark.parametrize("logger", ["wandb", "csv", "none"])
 def test_every_combination_composes_and_instantiates(make_config, model, tokenizer, logger):
     cfg = make_config([f"model={model}", f"tokenizer={tokenizer}", f"logger={logger}", "tokenizer.vocab_size=300" if tokenizer == "bpe" else "seed=1"])
-    assert hydra.utils.instantiate(cfg.data.source) is not None
-    built_tokenizer = hydra.utils.instantiate(cfg.tokenizer)("some training text, some more training text")
+    assert type(hydra.utils.instantiate(cfg.data.source)).__name__ == "StdlibSource"
     expected_tokenizer = {"char": train_char_tokenizer, "bpe": train_bpe_tokenizer}[tokenizer]
     assert hydra.utils.instantiate(cfg.tokenizer).func is expected_tokenizer
-    net = build_model(cfg, built_tokenizer.get_vocab_size())
+    corpus = tiny_corpus(cfg)
+    net = build_model(cfg, corpus.vocab_size)
     assert type(net).__name__ == {"gpt": "GPT", "lstm": "LSTMLanguageModel"}[model]
-    task = build_task(cfg, net, FakeCorpus())
-    trainer = build_trainer(cfg, cfg.paths.run_dir)
+    embedding = net.transformer.wte if model == "gpt" else net.embedding
+    assert embedding.weight.shape == (corpus.vocab_size, cfg.model.n_embd)
+    task = build_task(cfg, net, corpus)
+    trainer = build_trainer(cfg, Path(cfg.paths.run_dir), corpus)
     logger_types = [type(each).__name__ for each in trainer.loggers]
-    assert logger_types == {"wandb": ["CSVLogger", "WandbLogger"], "csv": ["CSVLogger"], "none": ["CSVLogger"]}[logger]
-    assert trainer.max_steps == cfg.trainer.max_steps
-    assert task.configure_optimizers()["optimizer"].param_groups[0]["lr"] > 0
+    assert logger_types == {"wandb": ["RunCSVLogger", "WandbLogger"], "csv": ["RunCSVLogger"], "none": ["RunCSVLogger"]}[logger]
+    assert trainer.max_steps == cfg.trainer.max_steps == 600
+    optimizer = task.configure_optimizers()["optimizer"]
+    assert type(optimizer).__name__ == "AdamW" and optimizer.param_groups[0]["lr"] == cfg.optimizer.lr / cfg.scheduler.warmup_steps
 
 
 def test_command_line_overrides_reach_built_objects(make_config):
     cfg = make_config(["model.n_layer=3", "model.n_embd=48", "model.n_head=6", "optimizer.lr=0.0123", "trainer.max_steps=77", "scheduler=constant"])
-    net = build_model(cfg, 100)
-    assert len(net.transformer.h) == 3 and net.transformer.wte.weight.shape == (100, 48)
-    optimizer = build_task(cfg, net, FakeCorpus()).configure_optimizers()["optimizer"]
+    corpus = tiny_corpus(cfg)
+    net = build_model(cfg, corpus.vocab_size)
+    assert len(net.transformer.h) == 3 and net.transformer.wte.weight.shape == (corpus.vocab_size, 48)
+    optimizer = build_task(cfg, net, corpus).configure_optimizers()["optimizer"]
     assert [group["lr"] for group in optimizer.param_groups] == [0.0123, 0.0123]
-    assert build_trainer(cfg, cfg.paths.run_dir).max_steps == 77
+    assert build_trainer(cfg, Path(cfg.paths.run_dir), corpus).max_steps == 77
 
 
 def test_model_block_size_follows_data_block_size(make_config):
@@ -68,7 +78,7 @@ def test_shakespeare_char_experiment_is_nanogpts_recipe(make_config):
 
 def test_metrics_csv_is_in_the_run_directory(tmp_path):
     (csv_logger,) = build_loggers(tmp_path, {})
-    assert isinstance(csv_logger, CSVLogger)
+    assert isinstance(csv_logger, RunCSVLogger)
     csv_logger.log_metrics({"val/loss": 1.5}, step=3)
     csv_logger.save()
     assert (tmp_path / "metrics.csv").read_text().splitlines() == ["step,val/loss", "3,1.5"]

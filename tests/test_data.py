@@ -154,6 +154,6 @@ def test_text_files_source_can_replace_invalid_utf8(tmp_path):
 
 def test_tinyshakespeare_offline_without_file_explains_how_to_supply_it(tmp_path):
     source = TinyShakespeareSource(url="http://127.0.0.1:9/input.txt", sha256=SHAKESPEARE_SHA256, cache_dir=str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"data.path=/path/to/input.txt"):
+    with pytest.raises(FileNotFoundError, match=r"data.path=/path/to/input.txt"):
         source.read()
     assert not (tmp_path / "tinyshakespeare" / "input.txt").exists()

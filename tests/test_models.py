@@ -64,7 +64,7 @@ def test_gpt_rejects_context_longer_than_block_size():
 
 def test_gpt_rejects_n_embd_not_divisible_by_n_head():
     with pytest.raises(ValueError, match="n_embd=100 is not divisible by model.n_head=3"):
-        GPT(vocab_size=10, n_embd=100, n_head=3)
+        GPT(vocab_size=10, block_size=8, n_layer=1, n_embd=100, n_head=3)
 
 
 def test_lstm_tying_needs_equal_sizes():

@@ -1,4 +1,8 @@
-"""Lightning callbacks, selected by ``conf/callbacks`` (checkpointing, LR monitor, progress bar)."""
+"""Lightning callbacks: the configurable ones (``conf/callbacks``) and the framework's own.
+
+The framework's own callbacks make runs resumable and their checkpoints self-describing;
+they are always added by ``framework.training.build_trainer``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,13 @@ from collections.abc import Mapping
 
 import hydra.utils
 from pytorch_lightning import Callback
+
+from framework.callbacks.final_validation import ValidateAtLastStep
+from framework.callbacks.preemption import CheckpointOnSigterm
+from framework.callbacks.rng_state import RestoreRNGState
+from framework.callbacks.run_metadata import RunMetadataInCheckpoint
+
+__all__ = ["CheckpointOnSigterm", "RestoreRNGState", "RunMetadataInCheckpoint", "ValidateAtLastStep", "build_callbacks"]
 
 
 def build_callbacks(config: Mapping) -> list[Callback]:

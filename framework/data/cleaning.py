@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from framework.errors import ConfigError
+
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -28,17 +30,17 @@ CLEANING_STEPS: dict[str, Callable[[str], str]] = {
 
 
 def validate_cleaning(steps: Sequence[str]) -> None:
-    """Raise ValueError naming any step in ``steps`` that is not in :data:`CLEANING_STEPS`."""
+    """Raise ConfigError naming any step in ``steps`` that is not in :data:`CLEANING_STEPS`."""
     unknown = [step for step in steps if step not in CLEANING_STEPS]
     if unknown:
-        raise ValueError(f"Unknown data.cleaning step(s) {unknown}; valid steps are {sorted(CLEANING_STEPS)}.")
+        raise ConfigError(f"Unknown data.cleaning step(s) {unknown}; valid steps are {sorted(CLEANING_STEPS)}.")
 
 
 def clean(text: str, steps: Sequence[str]) -> str:
     """Apply the named cleaning ``steps`` to ``text`` in order.
 
     Raises:
-        ValueError: a step name that is not in :data:`CLEANING_STEPS`.
+        ConfigError: a step name that is not in :data:`CLEANING_STEPS`.
     """
     validate_cleaning(steps)
     for step in steps:

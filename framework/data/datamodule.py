@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from framework.errors import DataError
+
+# Lightning warns that a mid-epoch resume repeats data unless the DataLoader is stateful; this
+# DataModule restores the sample position itself (see its state_dict), so the warning is wrong here.
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+
 
 def check_split_length(split: str, num_tokens: int, block_size: int) -> None:
-    """Raise ValueError unless ``split`` holds at least one window of ``block_size + 1`` tokens."""
+    """Raise DataError unless ``split`` holds at least one window of ``block_size + 1`` tokens."""
     if num_tokens < block_size + 1:
-        raise ValueError(
+        raise DataError(
             f"The {split} split has {num_tokens} tokens, fewer than block_size + 1 = {block_size + 1} "
-            "needed for one training window. Use a larger corpus, a smaller data.block_size, or a "
-            "different data.val_fraction."
+            "needed for one window. Use a larger corpus, a smaller data.block_size, or a different "
+            "data.val_fraction."
         )
 
 
@@ -26,8 +34,9 @@ def _window(tokens: np.ndarray, start: int, block_size: int) -> tuple[torch.Tens
 class RandomWindows(Dataset):
     """``num_samples`` windows at seeded random offsets, sampled with replacement (as nanoGPT).
 
-    Sample ``i``'s offset depends only on ``(seed, i)``, not on the order samples are drawn in,
-    so any worker, rank or resumed run reproduces it.
+    Sample ``i``'s offset depends only on ``(seed, first_sample + i)``, not on the order samples
+    are drawn in, so any worker, rank or resumed run reproduces it. A resumed run sets
+    ``first_sample`` to the number of samples already trained on.
 
     Items: ``(x, y)``, both ``(block_size,)`` int64, ``y`` being ``x`` shifted left by one token.
     """
@@ -36,12 +45,13 @@ class RandomWindows(Dataset):
         check_split_length("train", len(tokens), block_size)
         self.tokens, self.block_size, self.num_samples, self.seed = tokens, block_size, num_samples, seed
         self.num_offsets = len(tokens) - block_size
+        self.first_sample = 0
 
     def __len__(self) -> int:
         return self.num_samples
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        start = int(np.random.default_rng((self.seed, index)).integers(self.num_offsets))
+        start = int(np.random.default_rng((self.seed, self.first_sample + index)).integers(self.num_offsets))
         return _window(self.tokens, start, self.block_size)
 
 
@@ -74,8 +84,11 @@ class LanguageModelingDataModule(pl.LightningDataModule):
         seed: the sampler's seed.
         num_workers: DataLoader worker processes.
 
+    Its checkpointed state is the number of training samples consumed, so a resumed run
+    continues the sample sequence where the interrupted one stopped.
+
     Raises:
-        ValueError: a split shorter than ``block_size + 1`` tokens, named with its token count.
+        DataError: a split shorter than ``block_size + 1`` tokens, named with its token count.
     """
 
     def __init__(
@@ -103,7 +116,16 @@ class LanguageModelingDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        """Batches of ``(x, y)``, each ``(batch_size, block_size)`` int64, in sample order."""
         return self._loader(self.train_set)
 
     def val_dataloader(self) -> DataLoader:
+        """Batches of consecutive validation windows, same shapes as training."""
         return self._loader(self.val_set)
+
+    def state_dict(self) -> dict[str, int]:
+        trainer = self.trainer
+        return {"samples_consumed": trainer.global_step * trainer.accumulate_grad_batches * self.batch_size}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.train_set.first_sample = state_dict["samples_consumed"]

@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from framework.errors import ConfigError, DataError, DirectoryInputError, MissingInputError, UnreadableInputError
+
 log = logging.getLogger(__name__)
 
 
@@ -31,9 +33,9 @@ class Document:
 def require_file(path: Path) -> None:
     """Raise FileNotFoundError or IsADirectoryError unless ``path`` is an existing file."""
     if not path.exists():
-        raise FileNotFoundError(f"Corpus file {path} does not exist; check data.path.")
+        raise MissingInputError(f"Corpus file {path} does not exist; check data.path.")
     if path.is_dir():
-        raise IsADirectoryError(f"Corpus path {path} is a directory; give a file or a glob such as '{path}/*.txt'.")
+        raise DirectoryInputError(f"Corpus path {path} is a directory; give a file or a glob such as '{path}/*.txt'.")
 
 
 def read_text_file(path: Path, errors: str = "strict") -> str:
@@ -44,17 +46,23 @@ def read_text_file(path: Path, errors: str = "strict") -> str:
         errors: ``strict`` (the default) refuses invalid UTF-8; ``replace`` substitutes U+FFFD.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        IsADirectoryError: ``path`` is a directory.
-        PermissionError: ``path`` cannot be read.
-        ValueError: invalid UTF-8 under ``errors="strict"``, naming the file and byte offset.
+        MissingInputError: ``path`` does not exist.
+        DirectoryInputError: ``path`` is a directory.
+        UnreadableInputError: ``path`` cannot be read.
+        DataError: an empty file, or invalid UTF-8 under ``errors="strict"`` (naming the file
+            and byte offset).
     """
     require_file(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except PermissionError:
+        raise UnreadableInputError(f"Corpus file {path} exists but cannot be read (permission denied); check its permissions.") from None
+    if not raw:
+        raise DataError(f"Corpus file {path} is empty.")
     try:
         return raw.decode("utf-8", errors=errors)
     except UnicodeDecodeError as error:
-        raise ValueError(
+        raise DataError(
             f"{path} is not valid UTF-8: byte 0x{raw[error.start]:02x} at byte offset {error.start}. "
             "Convert the file to UTF-8, or set data.source.encoding_errors=replace to substitute U+FFFD."
         ) from None
@@ -74,7 +82,7 @@ class StdlibSource:
         """Return one :class:`Document` per ``*.py`` file directly inside the stdlib directory."""
         paths = sorted(self.directory.glob("*.py"))
         if not paths:
-            raise FileNotFoundError(f"No *.py files found in the standard library directory {self.directory}.")
+            raise MissingInputError(f"No *.py files found in the standard library directory {self.directory}.")
         return [Document(path.name, read_text_file(path, errors="replace")) for path in paths]
 
 
@@ -88,17 +96,18 @@ class TextFilesSource:
         encoding_errors: ``strict`` or ``replace`` (see :func:`read_text_file`).
 
     Raises:
-        ValueError: empty ``path``, no file matching the glob, an unsupported extension, or a
-            ``.jsonl`` line that is not a JSON object with ``text_field``.
+        ConfigError: empty ``path``, an unknown ``encoding_errors`` or an unsupported extension.
+        MissingInputError: no file matches the glob (see also :func:`read_text_file`).
+        DataError: a ``.jsonl`` line that is not a JSON object with ``text_field``.
     """
 
     SUFFIXES = (".txt", ".md", ".py", ".jsonl")
 
     def __init__(self, path: str, text_field: str = "text", encoding_errors: str = "strict") -> None:
         if not path:
-            raise ValueError("data.path is empty; give a file or a glob such as 'corpus/*.txt'.")
+            raise ConfigError("data.path is empty; give a file or a glob such as 'corpus/*.txt'.")
         if encoding_errors not in ("strict", "replace"):
-            raise ValueError(f"data.source.encoding_errors={encoding_errors!r}; valid values are 'strict' and 'replace'.")
+            raise ConfigError(f"data.source.encoding_errors={encoding_errors!r}; valid values are 'strict' and 'replace'.")
         self.path = os.path.expanduser(path)
         self.text_field = text_field
         self.encoding_errors = encoding_errors
@@ -107,7 +116,7 @@ class TextFilesSource:
         if glob.has_magic(self.path):
             matches = sorted(Path(p) for p in glob.glob(self.path, recursive=True) if Path(p).is_file())
             if not matches:
-                raise FileNotFoundError(f"The glob data.path={self.path!r} matches no file.")
+                raise MissingInputError(f"The glob data.path={self.path!r} matches no file.")
             return matches
         return [Path(self.path)]
 
@@ -117,7 +126,7 @@ class TextFilesSource:
         for path in self._paths():
             require_file(path)
             if path.suffix not in self.SUFFIXES:
-                raise ValueError(f"{path} has extension {path.suffix!r}; supported: {', '.join(self.SUFFIXES)}.")
+                raise ConfigError(f"{path} has extension {path.suffix!r}; supported: {', '.join(self.SUFFIXES)}.")
             text = read_text_file(path, self.encoding_errors)
             if path.suffix == ".jsonl":
                 documents.extend(self._jsonl_documents(path, text))
@@ -133,9 +142,9 @@ class TextFilesSource:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number} is not valid JSON ({error.msg}).") from None
+                raise DataError(f"{path}:{line_number} is not valid JSON ({error.msg}).") from None
             if not isinstance(record, dict) or not isinstance(record.get(self.text_field), str):
-                raise ValueError(
+                raise DataError(
                     f"{path}:{line_number} has no string field {self.text_field!r}; "
                     "set data.source.text_field to the field that holds the text."
                 )
@@ -150,8 +159,8 @@ class TinyShakespeareSource:
     ``url`` on first use and checking its sha256.
 
     Raises:
-        RuntimeError: the file is absent and the download fails (offline), with how to supply it.
-        ValueError: a downloaded file whose sha256 differs from ``sha256``.
+        MissingInputError: the file is absent and the download fails (offline), with how to supply it.
+        DataError: a downloaded file whose sha256 differs from ``sha256``.
     """
 
     def __init__(self, url: str, sha256: str, cache_dir: str, path: str | None = None) -> None:
@@ -173,14 +182,14 @@ class TinyShakespeareSource:
             with urllib.request.urlopen(self.url, timeout=30) as response:
                 payload = response.read()
         except (urllib.error.URLError, OSError) as error:
-            raise RuntimeError(
+            raise MissingInputError(
                 f"Could not download Tiny Shakespeare from {self.url} ({error}). If this machine is "
                 f"offline, copy input.txt (sha256 {self.sha256}) to {destination}, or pass "
                 "data.path=/path/to/input.txt."
             ) from None
         digest = hashlib.sha256(payload).hexdigest()
         if digest != self.sha256:
-            raise ValueError(f"Downloaded {self.url} has sha256 {digest}, expected {self.sha256}; not saved.")
+            raise DataError(f"Downloaded {self.url} has sha256 {digest}, expected {self.sha256}; not saved.")
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_suffix(".partial")
         partial.write_bytes(payload)

@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 from framework.data.cleaning import clean, validate_cleaning
 from framework.data.sources import Document
+from framework.errors import ConfigError, DataError
 from framework.tokenizer import encode_to_array, token_dtype, tokenizer_hash
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,10 @@ def split_text(text: str, val_fraction: float) -> dict[str, str]:
     This is nanoGPT's split (``n = int(0.9 * len(data))`` for ``val_fraction=0.1``).
 
     Raises:
-        ValueError: ``val_fraction`` outside (0, 1).
+        ConfigError: ``val_fraction`` outside (0, 1).
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1.")
+        raise ConfigError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1.")
     boundary = int(len(text) * (1 - val_fraction))
     return {"train": text[:boundary], "val": text[boundary:]}
 
@@ -120,12 +121,13 @@ def prepare_corpus(
         ``val_fraction``.
 
     Raises:
-        ValueError: an empty corpus, an unknown cleaning step or an invalid ``val_fraction``.
+        DataError: an empty corpus.
+        ConfigError: an unknown cleaning step or an invalid ``val_fraction``.
     """
     validate_cleaning(cleaning)
     split_text("", val_fraction)  # validates the fraction before any work
     if not documents or not any(document.text for document in documents):
-        raise ValueError("The corpus is empty: the source returned no text.")
+        raise DataError("The corpus is empty: the source returned no text.")
     source_hash = content_hash(documents)
     entry = Path(cache_dir).expanduser() / cache_key(source_hash, cleaning, val_fraction, tokenizer_config)
     if (entry / "meta.json").exists():

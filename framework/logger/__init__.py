@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
+import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 import hydra.utils
 from pytorch_lightning.loggers import CSVLogger, Logger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-WANDB_MODES = ("auto", "online", "offline", "disabled")
+# The run directory already holds .hydra/ and tokenizer.json; only metrics.csv is the CSV logger's.
+warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
 
 
 def wandb_has_credentials() -> bool:
@@ -26,8 +31,24 @@ def wandb_has_credentials() -> bool:
         return False
 
 
-def wandb_logger(save_dir: str, project: str, mode: str = "auto", **init_kwargs) -> Logger:
+def wandb_run_id(save_dir: str | Path) -> str:
+    """The W&B run id of the run directory ``save_dir``: created once, reused when it resumes."""
+    path = Path(save_dir) / "wandb" / "run_id"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex[:12]
+    path.write_text(run_id + "\n")
+    return run_id
+
+
+def wandb_logger(
+    save_dir: str, project: str, mode: Literal["auto", "online", "offline", "disabled"] = "auto", **init_kwargs
+) -> Logger:
     """A Lightning ``WandbLogger`` whose files live in ``save_dir/wandb``.
+
+    One run directory is one W&B run: the id is kept in ``save_dir/wandb/run_id``, so a
+    resumed run continues the same W&B run (``resume="allow"``).
 
     Args:
         save_dir: the run directory.
@@ -36,24 +57,58 @@ def wandb_logger(save_dir: str, project: str, mode: str = "auto", **init_kwargs)
             with ``wandb sync``); ``online``, ``offline`` and ``disabled`` as in ``wandb.init``.
             ``WANDB_MODE`` in the environment takes precedence over ``auto``.
         **init_kwargs: passed to ``wandb.init`` (``name``, ``group``, ``tags``, ``job_type``...).
-
-    Raises:
-        ValueError: an unknown ``mode``.
     """
-    if mode not in WANDB_MODES:
-        raise ValueError(f"logger.wandb.mode={mode!r}; valid modes are {', '.join(WANDB_MODES)}.")
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if wandb_has_credentials() else "offline")
     from pytorch_lightning.loggers import WandbLogger  # imports wandb, which takes about a second
 
-    return WandbLogger(save_dir=save_dir, project=project, mode=mode, **init_kwargs)
+    return WandbLogger(save_dir=save_dir, project=project, mode=mode, id=wandb_run_id(save_dir), resume="allow", **init_kwargs)
 
 
-def build_loggers(run_dir: str | Path, config: Mapping) -> list[Logger]:
+def rows_before_step(metrics_file: Path, step: int) -> list[dict[str, str]]:
+    """The rows of ``metrics_file`` a run resumed at ``step`` does not log again.
+
+    That is every row before ``step``, and the validation rows at ``step`` itself (validation
+    ran before that checkpoint was saved). Empty cells are dropped.
+    """
+    if not metrics_file.exists():
+        return []
+    with metrics_file.open(newline="") as file:
+        rows = [{key: value for key, value in row.items() if value != ""} for row in csv.DictReader(file)]
+    return [
+        row
+        for row in rows
+        if int(row["step"]) < step or (int(row["step"]) == step and any(key.startswith("val/") for key in row))
+    ]
+
+
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSV logger writing ``<run_dir>/metrics.csv``, continuing it on resume.
+
+    Args:
+        run_dir: the run directory.
+        resume_step: the checkpoint's global step when resuming; the rows logged before it are
+            kept and the rest is rewritten, so the file has each step once.
+    """
+
+    def __init__(self, run_dir: str | Path, resume_step: int | None = None) -> None:
+        super().__init__(save_dir=str(run_dir), name="", version="")
+        self.resume_step = resume_step
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is None:
+            metrics_file = Path(self.log_dir) / "metrics.csv"
+            kept = rows_before_step(metrics_file, self.resume_step) if self.resume_step is not None else []
+            writer = super().experiment  # removes the old file; the kept rows are written on the first save
+            writer.metrics.extend(kept)
+        return self._experiment
+
+
+def build_loggers(run_dir: str | Path, config: Mapping, resume_step: int | None = None) -> list[Logger]:
     """``run_dir/metrics.csv`` first, then every logger in ``config`` (a ``conf/logger`` node)."""
-    # The run directory already holds .hydra/ and tokenizer.json; only metrics.csv is the CSV logger's.
-    warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    loggers: list[Logger] = [RunCSVLogger(run_dir, resume_step)]
     loggers.extend(hydra.utils.instantiate(node) for node in config.values() if node is not None)
     return loggers
 

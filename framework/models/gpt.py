@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from framework.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -32,24 +34,24 @@ class GPTConfig:
     """
 
     vocab_size: int
-    block_size: int = 256
-    n_layer: int = 6
-    n_head: int = 6
-    n_embd: int = 384
+    block_size: int
+    n_layer: int
+    n_head: int
+    n_embd: int
     dropout: float = 0.0
     bias: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) < 1:
-                raise ValueError(f"model.{name}={getattr(self, name)} must be a positive integer.")
+                raise ConfigError(f"model.{name}={getattr(self, name)} must be a positive integer.")
         if self.n_embd % self.n_head:
-            raise ValueError(
+            raise ConfigError(
                 f"model.n_embd={self.n_embd} is not divisible by model.n_head={self.n_head}; "
                 "choose n_head among the divisors of n_embd."
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.dropout={self.dropout} must be in [0, 1).")
+            raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1).")
 
 
 class CausalSelfAttention(nn.Module):
@@ -110,8 +112,9 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Decoder-only Transformer language model.
 
-    Args are the fields of :class:`GPTConfig`, given as keywords so that a Hydra config
-    (``conf/model/gpt.yaml``) can instantiate it directly.
+    Args are the fields of :class:`GPTConfig` (see there), given as keywords so that a Hydra
+    config (``conf/model/gpt.yaml``) instantiates it directly and can be checked against this
+    signature.
 
     Input: token ids ``(B, T)`` int64 with ``T <= block_size``.
     Output: next-token logits ``(B, T, vocab_size)`` in the parameters' dtype (float32 unless
@@ -121,13 +124,23 @@ class GPT(nn.Module):
     projections (``c_proj``) scaled by ``1/sqrt(2 * n_layer)``.
 
     Raises:
-        ValueError: on an invalid configuration (see :class:`GPTConfig`), or in ``forward`` when
-            ``T > block_size``.
+        ConfigError: on an invalid configuration (see :class:`GPTConfig`).
+        ValueError: in ``forward`` when ``T > block_size``.
     """
 
-    def __init__(self, **hyperparameters) -> None:
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        block_size: int,
+        n_layer: int,
+        n_head: int,
+        n_embd: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
-        self.config = config = GPTConfig(**hyperparameters)
+        self.config = config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias)
         self.block_size = config.block_size
         self.transformer = nn.ModuleDict(
             dict(

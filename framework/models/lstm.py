@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from framework.errors import ConfigError
+
 
 class LSTMLanguageModel(nn.Module):
     """Embedding -> ``n_layer`` LSTM -> dropout -> linear head.
@@ -26,7 +28,7 @@ class LSTMLanguageModel(nn.Module):
     Output: ``(B, T, vocab_size)`` logits.
 
     Raises:
-        ValueError: on non-positive sizes, dropout outside [0, 1), or tying with
+        ConfigError: on non-positive sizes, dropout outside [0, 1), or tying with
             ``hidden_size != n_embd``.
     """
 
@@ -42,11 +44,11 @@ class LSTMLanguageModel(nn.Module):
         super().__init__()
         for name, value in dict(vocab_size=vocab_size, n_embd=n_embd, hidden_size=hidden_size, n_layer=n_layer).items():
             if value < 1:
-                raise ValueError(f"model.{name}={value} must be a positive integer.")
+                raise ConfigError(f"model.{name}={value} must be a positive integer.")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout={dropout} must be in [0, 1).")
+            raise ConfigError(f"model.dropout={dropout} must be in [0, 1).")
         if tie_weights and hidden_size != n_embd:
-            raise ValueError(
+            raise ConfigError(
                 f"model.tie_weights=true needs model.hidden_size == model.n_embd, got "
                 f"hidden_size={hidden_size} and n_embd={n_embd}; make them equal or set tie_weights=false."
             )

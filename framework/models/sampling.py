@@ -35,12 +35,14 @@ def generate(
         ``(B, T0 + max_new_tokens)`` int64 ids.
 
     Raises:
-        ValueError: on an empty prompt or ``temperature <= 0``.
+        ValueError: on an empty prompt, ``temperature <= 0`` or ``top_k < 1``.
     """
     if idx.shape[1] == 0:
         raise ValueError("generate() needs a prompt of at least one token.")
     if temperature <= 0:
         raise ValueError(f"temperature={temperature} must be > 0.")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k={top_k} must be None or at least 1.")
     was_training = model.training
     model.eval()
     for _ in range(max_new_tokens):

@@ -7,10 +7,12 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from framework.errors import ConfigError
+
 
 def _check_warmup(warmup_steps: int, max_steps: int) -> None:
     if warmup_steps < 0 or (max_steps > 0 and warmup_steps >= max_steps):
-        raise ValueError(
+        raise ConfigError(
             f"scheduler.warmup_steps={warmup_steps} must be >= 0 and below trainer.max_steps={max_steps}."
         )
 
@@ -39,11 +41,11 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps
         min_lr: absolute learning rate reached at ``max_steps``.
 
     Raises:
-        ValueError: ``warmup_steps`` negative or not below ``max_steps``; ``min_lr`` negative.
+        ConfigError: ``warmup_steps`` negative or not below ``max_steps``; ``min_lr`` negative.
     """
     _check_warmup(warmup_steps, max_steps)
     if min_lr < 0:
-        raise ValueError(f"scheduler.min_lr={min_lr} must be >= 0.")
+        raise ConfigError(f"scheduler.min_lr={min_lr} must be >= 0.")
     multipliers = [
         lambda step, ratio=(min_lr / group["lr"] if group["lr"] else 0.0): warmup_cosine_multiplier(
             step, warmup_steps, max_steps, ratio
@@ -57,7 +59,7 @@ def constant(optimizer: torch.optim.Optimizer, warmup_steps: int = 0, max_steps:
     """The optimizer's ``lr`` throughout, after an optional linear warmup of ``warmup_steps``.
 
     Raises:
-        ValueError: ``warmup_steps`` negative or not below a positive ``max_steps``.
+        ConfigError: ``warmup_steps`` negative or not below a positive ``max_steps``.
     """
     _check_warmup(warmup_steps, max_steps)
     return LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
+from typing import Any, Literal
 
 import hydra.utils
 import pytorch_lightning as pl
@@ -11,9 +13,12 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import SumMetric
 
+from framework.errors import TrainingDivergedError
 from framework.optim import build_optimizer
+
+log = logging.getLogger(__name__)
 
 
 def _plain(config: Mapping | DictConfig) -> dict:
@@ -27,13 +32,17 @@ class LanguageModelingTask(pl.LightningModule):
         model: maps ``(B, T)`` int64 ids to ``(B, T, V)`` logits.
         optimizer: a ``conf/optimizer`` node (see ``framework.optim.build_optimizer``).
         scheduler: a ``conf/scheduler`` node whose ``_target_`` takes the optimizer first.
-        val_tokens_per_char: tokens per character of the validation split, to convert the loss
-            in nats per token into bits per character; None skips ``val/bpc``.
+        characters_per_token: ``(V,)`` float tensor, the characters each id stands for
+            (``framework.tokenizer.characters_per_token``); None skips ``val/bpc``.
+        on_nonfinite_loss: ``stop`` raises TrainingDivergedError naming the step, before the
+            bad loss can change the weights (so no checkpoint holds NaNs); ``skip`` drops that
+            batch with a warning.
 
-    Logged (step axis: optimizer steps): ``train/loss`` (nats/token), ``val/loss`` (nats/token,
-    averaged over all validation tokens), ``val/ppl`` = exp(``val/loss``), ``val/bpc`` =
-    ``val/loss`` / ln 2 x tokens/char, and through LearningRateMonitor ``lr/decay`` and
-    ``lr/no_decay``.
+    Logged, with the step axis ``trainer/global_step`` = optimizer steps taken: ``train/loss``
+    (nats/token of the batch about to be stepped on), ``val/loss`` (nats/token over all
+    evaluated validation tokens, for the weights after that many steps), ``val/ppl`` =
+    exp(``val/loss``), ``val/bpc`` (bits per character of the evaluated text, exact for the
+    windows evaluated), and through LearningRateMonitor ``lr/decay`` and ``lr/no_decay``.
     """
 
     def __init__(
@@ -41,45 +50,74 @@ class LanguageModelingTask(pl.LightningModule):
         model: nn.Module,
         optimizer: Mapping,
         scheduler: Mapping,
-        val_tokens_per_char: float | None = None,
+        characters_per_token: torch.Tensor | None = None,
+        on_nonfinite_loss: Literal["stop", "skip"] = "stop",
     ) -> None:
         super().__init__()
         self.model = model
         self.optimizer_config = _plain(optimizer)
         self.scheduler_config = _plain(scheduler)
-        self.val_tokens_per_char = val_tokens_per_char
+        self.on_nonfinite_loss = on_nonfinite_loss
         self.save_hyperparameters(
-            dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, val_tokens_per_char=val_tokens_per_char)
+            dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, on_nonfinite_loss=on_nonfinite_loss)
         )
-        self.val_loss = MeanMetric()  # token-weighted, reduced correctly across processes
-        self.last_val_step = -1  # the global step of the latest logged validation
+        if characters_per_token is not None:
+            self.register_buffer("characters_per_token", characters_per_token.float(), persistent=False)
+        else:
+            self.characters_per_token = None
+        # Sums, not means, so they reduce correctly across processes and batches of any size.
+        self.val_nats, self.val_tokens, self.val_characters = SumMetric(), SumMetric(), SumMetric()
+        self.checkpoint_step = 0  # the global step of the loaded checkpoint, for evaluation runs
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 -> (B, T, V) logits."""
         return self.model(idx)
 
-    def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def _summed_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         inputs, targets = batch
         logits = self.model(inputs)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction="sum")
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
+    def _metrics_step(self) -> int:
+        """The global step metrics describe: the trainer's while fitting, the checkpoint's otherwise."""
+        return self.global_step if self.trainer.state.fn == "fit" else self.checkpoint_step
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        loss = self._summed_loss(batch) / batch[1].numel()
+        if not torch.isfinite(loss):
+            step = self.global_step + 1
+            if self.on_nonfinite_loss == "skip":
+                log.warning("Loss is %s at optimizer step %d; skipping this batch.", loss.item(), step)
+                return None
+            raise TrainingDivergedError(
+                f"The training loss became {loss.item()} at optimizer step {step}; stopped before it could "
+                "change the weights, so the last checkpoint is the last good state. Lower optimizer.lr, "
+                "raise scheduler.warmup_steps or trainer.gradient_clip_val, or set task.on_nonfinite_loss=skip."
+            )
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.val_loss.update(self._loss(batch), weight=batch[1].numel())
+        targets = batch[1]
+        self.val_nats.update(self._summed_loss(batch))
+        self.val_tokens.update(targets.numel())
+        if self.characters_per_token is not None:
+            self.val_characters.update(self.characters_per_token[targets].sum())
 
     def on_validation_epoch_end(self) -> None:
-        loss = self.val_loss.compute()
-        self.val_loss.reset()
+        nats, tokens = self.val_nats.compute(), self.val_tokens.compute()
+        loss = nats / tokens
         metrics = {"val/loss": loss, "val/ppl": torch.exp(loss)}
-        if self.val_tokens_per_char is not None:
-            metrics["val/bpc"] = loss / math.log(2) * self.val_tokens_per_char
+        if self.characters_per_token is not None:
+            metrics["val/bpc"] = nats / math.log(2) / self.val_characters.compute()
+        for metric in (self.val_nats, self.val_tokens, self.val_characters):
+            metric.reset()
+        # A metric named "step" sets the x-axis value Lightning's loggers use for this row.
         self.log_dict(metrics, prog_bar=True)
-        if not self.trainer.sanity_checking:
-            self.last_val_step = self.global_step
+        self.log("step", float(self._metrics_step()))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.checkpoint_step = checkpoint["global_step"]
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.optimizer_config)

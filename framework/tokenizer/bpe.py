@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from framework.errors import ConfigError
 from framework.tokenizer.encoding import safe_chunks
 
 
@@ -26,11 +27,11 @@ def train_bpe_tokenizer(
         special_tokens: tokens added first, never split.
 
     Raises:
-        ValueError: ``vocab_size`` too small to hold the byte alphabet.
+        ConfigError: ``vocab_size`` too small to hold the byte alphabet.
     """
     minimum = 256 + len(special_tokens)
     if vocab_size < minimum:
-        raise ValueError(f"tokenizer.vocab_size={vocab_size} is below {minimum}, the byte alphabet plus special tokens.")
+        raise ConfigError(f"tokenizer.vocab_size={vocab_size} is below {minimum}, the byte alphabet plus special tokens.")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()

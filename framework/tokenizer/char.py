@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
+from framework.errors import ConfigError, DataError
+
 
 def train_char_tokenizer(train_text: str, unk_token: str = "<unk>") -> Tokenizer:
     """Build a tokenizer with one id per distinct character of ``train_text``.
@@ -20,13 +22,13 @@ def train_char_tokenizer(train_text: str, unk_token: str = "<unk>") -> Tokenizer
         A ``tokenizers.Tokenizer`` with ``n + 1`` ids that decodes by concatenation.
 
     Raises:
-        ValueError: ``train_text`` is empty, or ``unk_token`` is a single character (it would
-            collide with a real character).
+        DataError: ``train_text`` is empty.
+        ConfigError: ``unk_token`` is a single character (it would collide with a real character).
     """
     if not train_text:
-        raise ValueError("Cannot build a char tokenizer from an empty training split.")
+        raise DataError("Cannot build a char tokenizer from an empty training split.")
     if len(unk_token) < 2:
-        raise ValueError(f"tokenizer.unk_token={unk_token!r} must be longer than one character.")
+        raise ConfigError(f"tokenizer.unk_token={unk_token!r} must be longer than one character.")
     vocab = {char: index for index, char in enumerate(sorted(set(train_text)))}
     vocab[unk_token] = len(vocab)
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=unk_token))

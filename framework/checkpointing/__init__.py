@@ -1,0 +1,20 @@
+"""Checkpoint files: atomic writes, safe loading, and resuming a run from its last checkpoint."""
+
+from framework.checkpointing.atomic_io import AtomicCheckpointIO, load_checkpoint_file
+from framework.checkpointing.resume import (
+    RESUME_MODES,
+    check_architecture,
+    check_resume_compatible,
+    last_checkpoint_path,
+    resume_checkpoint,
+)
+
+__all__ = [
+    "RESUME_MODES",
+    "AtomicCheckpointIO",
+    "check_architecture",
+    "check_resume_compatible",
+    "last_checkpoint_path",
+    "load_checkpoint_file",
+    "resume_checkpoint",
+]

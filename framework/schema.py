@@ -1,0 +1,278 @@
+"""Typed checks of a composed config, run before any data is read or any model is built.
+
+Instantiable nodes (those with ``_target_``) are checked against the target's own signature
+and type hints, so a new model, optimizer or Trainer argument needs no schema of its own.
+The other nodes have dataclass schemas below. Cross-field rules come last. Every failure is
+a :class:`~framework.errors.ConfigError` that names the key, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+import hydra.utils
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from framework.data.cleaning import CLEANING_STEPS
+from framework.errors import ConfigError
+
+HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+# Arguments the training code fills in when the config leaves them null.
+RUNTIME_ARGUMENTS = {"model": {"vocab_size"}}
+
+
+@dataclass
+class DataSchema:
+    source: dict
+    cleaning: list
+    val_fraction: float
+    block_size: int
+    batch_size: int
+    num_workers: int
+    path: Optional[str] = None
+
+
+@dataclass
+class SampleSchema:
+    prompt: str
+    max_new_tokens: int
+    temperature: float
+    top_k: Optional[int]
+
+
+@dataclass
+class PathsSchema:
+    root_dir: str
+    log_dir: str
+    run_dir: str
+    cache_dir: str
+
+
+class _Instantiable:
+    """Marker: a node with ``_target_``, checked against the target's signature."""
+
+
+class _InstantiableMap:
+    """Marker: a mapping of names to instantiable nodes (or null), e.g. ``logger``, ``callbacks``."""
+
+
+TOP_LEVEL: dict[str, Any] = {
+    "data": DataSchema,
+    "tokenizer": _Instantiable,
+    "model": _Instantiable,
+    "task": _Instantiable,
+    "optimizer": _Instantiable,
+    "scheduler": _Instantiable,
+    "trainer": _Instantiable,
+    "logger": _InstantiableMap,
+    "callbacks": _InstantiableMap,
+    "paths": PathsSchema,
+    "sample": SampleSchema,
+    "seed": int,
+    "resume": str,
+}
+
+
+def unknown_key_error(key: str, valid: Sequence[str]) -> ConfigError:
+    """The error for an unknown ``key`` (dotted path): the nearest valid names, or all of them."""
+    parent, _, name = key.rpartition(".")
+    prefix = f"{parent}." if parent else ""
+    close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.6)
+    if close:
+        hint = "Did you mean " + " or ".join(f"'{prefix}{candidate}'" for candidate in close) + "?"
+    else:
+        hint = f"Valid keys under {parent or 'the top level'}: {', '.join(sorted(valid))}."
+    return ConfigError(f"Unknown config key '{key}'. {hint}")
+
+
+def _describe(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arm) for arm in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if annotation is type(None):
+        return "null"
+    container = origin or annotation
+    if container in (list, tuple, Sequence, typing.Sequence):
+        return "a list"
+    if container in (dict, Mapping, typing.Mapping):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
+
+
+def matches_type(value: Any, annotation: Any) -> bool:
+    """Whether a config ``value`` fits ``annotation``; types we cannot check are accepted."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(matches_type(value, arm) for arm in args)
+    if origin is Literal:
+        return value in args
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    container = origin or annotation
+    if container in (list, tuple, Sequence, typing.Sequence):
+        return isinstance(value, (ListConfig, list, tuple))
+    if container in (dict, Mapping, typing.Mapping):
+        return isinstance(value, (DictConfig, dict))
+    return True
+
+
+def _check_value(key: str, value: Any, annotation: Any) -> None:
+    if not matches_type(value, annotation):
+        shown = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+        raise ConfigError(f"{key}={shown!r} has the wrong type: expected {_describe(annotation)}.")
+
+
+def _node_value(node: DictConfig, key: str, path: str) -> Any:
+    if OmegaConf.is_missing(node, key):
+        raise ConfigError(f"{path} has no value (???); set it on the command line, e.g. {path}=...")
+    return node[key]
+
+
+def check_instantiable(node: DictConfig, path: str) -> None:
+    """Check ``node``'s keys and value types against the signature of its ``_target_``."""
+    if "_target_" not in node:
+        raise ConfigError(f"{path} has no _target_: it must name the class or function to build.")
+    try:
+        target = hydra.utils.get_object(node._target_)
+    except Exception:
+        raise ConfigError(f"{path}._target_={node._target_!r} cannot be imported; check the dotted path.") from None
+    function: Callable = target.__init__ if isinstance(target, type) else target
+    parameters = inspect.signature(function).parameters
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # annotations that do not resolve: check names only
+        hints = {}
+    takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    valid = [name for name, p in parameters.items() if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for key in node:
+        if key in HYDRA_KEYS:
+            continue
+        if key not in parameters and not takes_any_keyword:
+            raise unknown_key_error(f"{path}.{key}", valid)
+        value = _node_value(node, key, f"{path}.{key}")
+        if value is None and key in RUNTIME_ARGUMENTS.get(path, ()):
+            continue
+        _check_value(f"{path}.{key}", value, hints.get(key, Any))
+
+
+def check_dataclass_node(node: DictConfig, schema: type, path: str) -> None:
+    """Check ``node`` has exactly the fields of ``schema`` (a dataclass), with their types."""
+    fields = {field.name: field for field in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
+    for key in node:
+        if key not in fields:
+            raise unknown_key_error(f"{path}.{key}", list(fields))
+        _check_value(f"{path}.{key}", _node_value(node, key, f"{path}.{key}"), hints[key])
+    absent = [name for name, field in fields.items() if name not in node and field.default is dataclasses.MISSING]
+    if absent:
+        raise ConfigError(f"{path} lacks the key(s) {', '.join(absent)}.")
+
+
+def check_structure(cfg: DictConfig) -> None:
+    """Unknown keys and wrong types anywhere in ``cfg``."""
+    for key in cfg:
+        if key not in TOP_LEVEL:
+            raise unknown_key_error(key, list(TOP_LEVEL))
+        schema, value = TOP_LEVEL[key], _node_value(cfg, key, key)
+        if schema is _Instantiable:
+            check_instantiable(value, key)
+        elif schema is _InstantiableMap:
+            for name in value:
+                if value[name] is not None:
+                    check_instantiable(value[name], f"{key}.{name}")
+        elif dataclasses.is_dataclass(schema):
+            _check_value(key, value, dict)
+            check_dataclass_node(value, schema, key)
+        else:
+            _check_value(key, value, schema)
+    check_instantiable(cfg.data.source, "data.source")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def check_rules(cfg: DictConfig) -> None:
+    """Cross-field and range rules that types alone cannot express."""
+    data, model, trainer = cfg.data, cfg.model, cfg.trainer
+    _require(0 < data.val_fraction < 1, f"data.val_fraction={data.val_fraction} must be strictly between 0 and 1.")
+    for key in ("block_size", "batch_size"):
+        _require(data[key] >= 1, f"data.{key}={data[key]} must be at least 1.")
+    _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be 0 or more.")
+    unknown_steps = [step for step in data.cleaning if step not in CLEANING_STEPS]
+    _require(not unknown_steps, f"Unknown data.cleaning step(s) {unknown_steps}; valid steps are {sorted(CLEANING_STEPS)}.")
+    _require(
+        trainer.max_steps >= 1,
+        f"trainer.max_steps={trainer.max_steps} must be a positive number of optimizer steps.",
+    )
+    _require(
+        trainer.accumulate_grad_batches >= 1,
+        f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} must be at least 1.",
+    )
+    if "n_embd" in model and "n_head" in model:
+        _require(
+            model.n_head >= 1 and model.n_embd % model.n_head == 0,
+            f"model.n_embd={model.n_embd} is not divisible by model.n_head={model.n_head}; "
+            "choose n_head among the divisors of n_embd.",
+        )
+    if "block_size" in model:
+        _require(
+            data.block_size <= model.block_size,
+            f"data.block_size={data.block_size} is larger than the model's context model.block_size="
+            f"{model.block_size}; lower data.block_size or raise model.block_size.",
+        )
+    if model.get("vocab_size") is not None and cfg.tokenizer.get("vocab_size") is not None:
+        _require(
+            cfg.tokenizer.vocab_size <= model.vocab_size,
+            f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is larger than the model's embedding table "
+            f"model.vocab_size={model.vocab_size}; set model.vocab_size=null to follow the tokenizer.",
+        )
+    warmup = cfg.scheduler.get("warmup_steps")
+    if warmup is not None:
+        _require(
+            0 <= warmup < trainer.max_steps,
+            f"scheduler.warmup_steps={warmup} must be >= 0 and below trainer.max_steps={trainer.max_steps}.",
+        )
+    for key in ("lr", "weight_decay"):
+        if cfg.optimizer.get(key) is not None:
+            _require(cfg.optimizer[key] >= 0, f"optimizer.{key}={cfg.optimizer[key]} must be >= 0.")
+    min_lr, lr = cfg.scheduler.get("min_lr"), cfg.optimizer.get("lr")
+    if min_lr is not None and lr is not None:
+        _require(0 <= min_lr <= lr, f"scheduler.min_lr={min_lr} must be between 0 and optimizer.lr={lr}.")
+    sample = cfg.sample
+    _require(sample.prompt != "", "sample.prompt is empty; give at least one character to start the sample from.")
+    _require(sample.max_new_tokens >= 0, f"sample.max_new_tokens={sample.max_new_tokens} must be 0 or more.")
+    _require(sample.temperature > 0, f"sample.temperature={sample.temperature} must be > 0.")
+    _require(sample.top_k is None or sample.top_k >= 1, f"sample.top_k={sample.top_k} must be null or at least 1.")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Check ``cfg`` completely: keys, types, then cross-field rules.
+
+    Raises:
+        ConfigError: the first problem found, in one paragraph naming the key and value.
+    """
+    check_structure(cfg)
+    check_rules(cfg)

@@ -1,0 +1,40 @@
+"""How many characters of text each token id stands for, to convert losses to bits per character."""
+
+from __future__ import annotations
+
+import numpy as np
+from tokenizers import Tokenizer
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's printable stand-in character -> the byte it stands for (Radford et al., 2019)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    mapping = {chr(byte): byte for byte in printable}
+    others = [byte for byte in range(256) if byte not in set(printable)]
+    mapping.update({chr(256 + index): byte for index, byte in enumerate(others)})
+    return mapping
+
+
+def characters_per_token(tokenizer: Tokenizer) -> np.ndarray:
+    """Characters of decoded text per token id, as a float64 array of length ``vocab_size``.
+
+    Byte-level BPE tokens count their UTF-8 lead bytes (a character split across tokens is
+    counted once, in the token holding its first byte); other tokens count their characters;
+    the unknown token stands for one character; other special tokens for none. Summed over the
+    targets of a text span this gives the span's exact character count.
+    """
+    counts = np.zeros(tokenizer.get_vocab_size(), dtype=np.float64)
+    specials = {token.content for token in tokenizer.get_added_tokens_decoder().values()}
+    byte_level = type(tokenizer.decoder).__name__ == "ByteLevel"
+    alphabet = _byte_level_alphabet() if byte_level else {}
+    unk_token = getattr(tokenizer.model, "unk_token", None)
+    for token, index in tokenizer.get_vocab().items():
+        if token == unk_token:
+            counts[index] = 1
+        elif token in specials:
+            counts[index] = 0
+        elif byte_level:
+            counts[index] = sum(1 for char in token if not 0x80 <= alphabet[char] <= 0xBF)
+        else:
+            counts[index] = len(token)
+    return counts
