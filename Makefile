@@ -13,10 +13,10 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-# torch is installed first, and only when the venv has none, so pip never replaces a build
-# that is already there (CPU or CUDA) with another one.
+# A torch that $(PYTHON) already has (CPU or CUDA build) is used as it is: the venv then sees
+# the system site-packages. Otherwise torch is installed first, before anything that needs it.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	if $(PYTHON) -c "import torch" 2>/dev/null; then $(PYTHON) -m venv --system-site-packages $(VENV); else $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e ".[test]"

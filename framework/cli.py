@@ -59,8 +59,7 @@ def _explain_composition_error(overrides: list[str], error: HydraException) -> C
         parent, _, _ = key.rpartition(".")
         node = OmegaConf.select(base, parent) if parent else base
         valid = list(node.keys()) if isinstance(node, DictConfig) else []
-        error_for_key = unknown_key_error(key, valid)
-        return ConfigError(f"{error_for_key} (To add a new key on purpose, write +{item}.)")
+        return unknown_key_error(key, valid)
     return ConfigError(str(error).splitlines()[0])
 
 

@@ -28,6 +28,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def shakespeare_path(shared_data: Path) -> Path:
+    """Tiny Shakespeare's ``input.txt`` (1,115,394 characters)."""
     return shared_data / "tinyshakespeare" / "input.txt"
 
 

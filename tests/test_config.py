@@ -108,3 +108,10 @@ def test_ten_character_corpus_is_refused_before_training(make_config, tmp_path):
     cfg = make_config(["data=text_files", f"data.path={tmp_path / 'tiny.txt'}", "tokenizer=char", "data.block_size=64"])
     with pytest.raises(ValueError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
         build_corpus(cfg)
+
+
+def test_validation_split_shorter_than_one_window_is_refused(make_config, tmp_path):
+    (tmp_path / "short.txt").write_text("x" * 500)  # 450 train and 50 val characters
+    cfg = make_config(["data=text_files", f"data.path={tmp_path / 'short.txt'}", "tokenizer=char", "data.block_size=64"])
+    with pytest.raises(ValueError, match=r"The val split has 50 tokens, fewer than block_size \+ 1 = 65"):
+        build_corpus(cfg)

@@ -15,7 +15,7 @@ from framework.data import (
 )
 from framework.data.cleaning import clean
 from framework.data.datamodule import RandomWindows, SequentialWindows, check_split_length
-from framework.tokenizer import encode_to_array, safe_chunks, train_bpe_tokenizer, train_char_tokenizer
+from framework.tokenizer import characters_per_token, encode_to_array, safe_chunks, train_bpe_tokenizer, train_char_tokenizer
 
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
@@ -157,3 +157,35 @@ def test_tinyshakespeare_offline_without_file_explains_how_to_supply_it(tmp_path
     with pytest.raises(FileNotFoundError, match=r"data.path=/path/to/input.txt"):
         source.read()
     assert not (tmp_path / "tinyshakespeare" / "input.txt").exists()
+
+
+def test_empty_corpus_file_is_refused(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match=r"Corpus file .*empty.txt is empty"):
+        TextFilesSource(str(tmp_path / "empty.txt")).read()
+
+
+def test_unreadable_corpus_file_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "secret.txt").write_text("text")
+
+    def permission_denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(tmp_path), "read_bytes", permission_denied)
+    with pytest.raises(PermissionError, match=r"secret.txt exists but cannot be read"):
+        TextFilesSource(str(tmp_path / "secret.txt")).read()
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_chunked_encoding_is_exact_on_code_with_tabs_and_blank_lines(kind):
+    text = "".join(document.text for document in StdlibSource().read()[:12]) + "\tindented\n\n\n  spaced \n"
+    tokenizer = train_char_tokenizer(text) if kind == "char" else train_bpe_tokenizer(text, vocab_size=600)
+    assert len(list(safe_chunks(text, chunk_chars=500))) > 50
+    assert encode_to_array(tokenizer, text).tolist() == tokenizer.encode(text).ids
+
+
+def test_characters_per_token_counts_the_text_exactly():
+    text = "plain ascii, then caf\u00e9, na\u00efve \u2014 \u65e5\u672c\u8a9e \u2713 " * 30
+    for tokenizer in (train_char_tokenizer(text[:200]), train_bpe_tokenizer(text, vocab_size=300)):
+        ids = encode_to_array(tokenizer, text + "\u00d8")  # one character unseen by the char tokenizer
+        assert characters_per_token(tokenizer)[ids].sum() == len(text) + 1

@@ -129,7 +129,7 @@ def test_same_seed_repeats_every_evaluation_and_another_seed_differs(make_config
     assert all(a != c for (_, a), (_, c) in zip(first, other))
 
 
-def test_resume_warns_on_changed_hyperparameters_and_refuses_another_architecture(make_config, shakespeare_path, tmp_path, caplog):
+def test_resume_warns_on_changed_hyperparameters_and_refuses_another_architecture_or_tokenizer(make_config, shakespeare_path, tmp_path, caplog):
     recipe = [*tiny_recipe(shakespeare_path, tmp_path, max_steps=10), "logger=none"]
     train(make_config(recipe))
     last = Path(make_config(recipe).paths.run_dir) / "checkpoints" / "last.ckpt"
@@ -137,6 +137,10 @@ def test_resume_warns_on_changed_hyperparameters_and_refuses_another_architectur
 
     with pytest.raises(CheckpointMismatchError, match=r"16 parameter\(s\) differ: lm_head.weight: checkpoint \(66, 128\) vs model \(66, 64\)"):
         train(make_config([*recipe, "trainer.max_steps=20", "model.n_embd=64"]))
+    assert last.read_bytes() == saved
+
+    with pytest.raises(CheckpointMismatchError, match=r"trained with tokenizer [0-9a-f]{12}, but this run's tokenizer is"):
+        train(make_config([*recipe, "trainer.max_steps=20", "tokenizer.unk_token='<UNK>'"]))
     assert last.read_bytes() == saved
 
     result = train(make_config([*recipe, "trainer.max_steps=20", "optimizer.lr=0.002"]))

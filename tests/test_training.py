@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytorch_lightning as pl
+import torch
 
 from framework.tasks import LanguageModelingTask
 from framework.training import build_datamodule, build_model, train
@@ -40,6 +41,8 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
     cfg = make_config([*short_run_overrides(shakespeare_path, ["experiment=shakespeare_char"]), "logger=wandb", "logger.wandb.mode=offline"])
     result = train(cfg)
 
+    # nanoGPT's 0.80M model (804,096 parameters at vocab 65) plus one embedding row for <unk>
+    assert result.corpus.vocab_size == 66 and result.task.model.num_parameters() == 804_096 + 128
     baseline = unigram_entropy_nats(np.asarray(result.corpus.tokens("train")))
     assert 3.0 < baseline < 3.5
     assert result.metrics["val/loss"] < baseline - 0.3
@@ -58,8 +61,10 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
     summary = json.loads(inspected.stdout)
     assert summary["config"]["model"]["n_embd"] == 128
     assert summary["config"]["data"]["path"] == str(shakespeare_path)
-    logged = json.dumps(summary)
-    assert f"{result.metrics['val/loss']:.6f}"[:6] in logged and "val/loss" in logged
+    assert summary["summary"]["val/loss"] == pytest.approx(result.metrics["val/loss"], rel=1e-6)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert summary["config"]["run"]["git"] == record["git"] and summary["config"]["run"]["seed"] == 1337
+    assert summary["config"]["run"]["versions"]["torch"] == torch.__version__
 
     model = build_model(cfg, result.corpus.vocab_size)
     reloaded = LanguageModelingTask.load_from_checkpoint(result.last_checkpoint, model=model)

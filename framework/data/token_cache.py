@@ -55,18 +55,25 @@ class TokenizedCorpus:
 
     @property
     def vocab_size(self) -> int:
+        """Number of token ids, special tokens included."""
         return self.meta["vocab_size"]
 
 
 def content_hash(documents: Sequence[Document]) -> str:
-    """sha256 over each document's name and text, in order."""
+    """sha256 over the documents' texts, in order (names are left out, so the same files
+    reached through another path reuse the cache)."""
     digest = hashlib.sha256()
     for document in documents:
-        for part in (document.name, document.text):
-            encoded = part.encode("utf-8", errors="surrogatepass")
-            digest.update(len(encoded).to_bytes(8, "little"))
-            digest.update(encoded)
+        encoded = document.text.encode("utf-8", errors="surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
     return digest.hexdigest()
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    """Raise ConfigError unless ``0 < val_fraction < 1``."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1.")
 
 
 def split_text(text: str, val_fraction: float) -> dict[str, str]:
@@ -77,8 +84,7 @@ def split_text(text: str, val_fraction: float) -> dict[str, str]:
     Raises:
         ConfigError: ``val_fraction`` outside (0, 1).
     """
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1.")
+    check_val_fraction(val_fraction)
     boundary = int(len(text) * (1 - val_fraction))
     return {"train": text[:boundary], "val": text[boundary:]}
 
@@ -125,7 +131,7 @@ def prepare_corpus(
         ConfigError: an unknown cleaning step or an invalid ``val_fraction``.
     """
     validate_cleaning(cleaning)
-    split_text("", val_fraction)  # validates the fraction before any work
+    check_val_fraction(val_fraction)
     if not documents or not any(document.text for document in documents):
         raise DataError("The corpus is empty: the source returned no text.")
     source_hash = content_hash(documents)
