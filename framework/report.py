@@ -33,6 +33,8 @@ def print_summary(result: TrainingResult, sample: str, console: Console | None =
     """Print the final metrics, checkpoint paths, the sample and how to look at the run."""
     console = console or Console()
     table = Table(title=f"Run finished at step {result.trainer.global_step}", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for name, value in sorted(result.metrics.items()):
         table.add_row(name, f"{value:.4f}")
     table.add_row("best checkpoint", str(result.best_checkpoint))

@@ -56,8 +56,12 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
 
     (wandb_run,) = (run_dir / "wandb").glob("offline-run-*")
     inspected = subprocess.run(
-        ["wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+    assert inspected.returncode == 0, inspected.stderr
     summary = json.loads(inspected.stdout)
     assert summary["config"]["model"]["n_embd"] == 128
     assert summary["config"]["data"]["path"] == str(shakespeare_path)

@@ -13,10 +13,18 @@ from pytorch_lightning import Callback
 
 from framework.callbacks.final_validation import ValidateAtLastStep
 from framework.callbacks.preemption import CheckpointOnSigterm
+from framework.callbacks.progress_bar import StepProgressBar
 from framework.callbacks.rng_state import RestoreRNGState
 from framework.callbacks.run_metadata import RunMetadataInCheckpoint
 
-__all__ = ["CheckpointOnSigterm", "RestoreRNGState", "RunMetadataInCheckpoint", "ValidateAtLastStep", "build_callbacks"]
+__all__ = [
+    "CheckpointOnSigterm",
+    "RestoreRNGState",
+    "RunMetadataInCheckpoint",
+    "StepProgressBar",
+    "ValidateAtLastStep",
+    "build_callbacks",
+]
 
 
 def build_callbacks(config: Mapping) -> list[Callback]:
