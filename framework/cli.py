@@ -31,11 +31,21 @@ def _is_group(key: str) -> bool:
 
 
 def _first_values(overrides: list[str]) -> list[str]:
-    """The overrides with each sweep (``a=1,2``) replaced by its first value."""
+    """The overrides with each sweep (``a=1,2``) replaced by its first value.
+
+    Sweeps without a first value (``interval(...)`` for Optuna) are left out; each job checks
+    its own config when it starts.
+    """
     plain = []
     for override in OverridesParser.create().parse_overrides(overrides):
-        value = next(iter(override.sweep_string_iterator())) if override.is_sweep_override() else override.get_value_element_as_str()
-        plain.append(f"{override.get_key_element()}={value}")
+        if not override.is_sweep_override():
+            plain.append(override.input_line)
+            continue
+        try:
+            first = next(iter(override.sweep_string_iterator()))
+        except Exception:  # a sweep that only a sweeper can sample
+            continue
+        plain.append(f"{override.get_key_element()}={first}")
     return plain
 
 

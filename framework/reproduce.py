@@ -25,7 +25,8 @@ from framework.run_record import git_state, read_record
 
 def reproduce_command(record: dict, run_dir: Path) -> list[str]:
     """The training command that repeats ``record``'s run into ``run_dir``, starting fresh."""
-    return [sys.executable, "-m", "framework.train", *record["overrides"], f"hydra.run.dir={run_dir}", "resume=never"]
+    overrides = [item for item in record["overrides"] if not item.startswith(("resume=", "hydra."))]
+    return [sys.executable, "-m", "framework.train", *overrides, f"hydra.run.dir={run_dir}", "resume=never"]
 
 
 def comparison_table(original: dict[str, float], reproduced: dict[str, float]) -> Table:

@@ -7,6 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from framework.data import Document, prepare_corpus
+from framework.errors import UserInputError
 from framework.logger import RunCSVLogger, build_loggers
 from framework.tokenizer import train_bpe_tokenizer, train_char_tokenizer
 from framework.training import build_corpus, build_model, build_task, build_trainer
@@ -62,7 +63,7 @@ def test_model_block_size_follows_data_block_size(make_config):
 
 def test_model_vocab_size_smaller_than_tokenizer_is_refused(make_config):
     cfg = make_config(["model.vocab_size=50"])
-    with pytest.raises(ValueError, match=r"model.vocab_size=50 is smaller than the tokenizer's vocabulary of 66 ids"):
+    with pytest.raises(UserInputError, match=r"model.vocab_size=50 is smaller than the tokenizer's vocabulary of 66 ids"):
         build_model(cfg, 66)
 
 
@@ -106,12 +107,12 @@ def test_cli_cfg_job_prints_composed_config():
 def test_ten_character_corpus_is_refused_before_training(make_config, tmp_path):
     (tmp_path / "tiny.txt").write_text("To be, or ")
     cfg = make_config(["data=text_files", f"data.path={tmp_path / 'tiny.txt'}", "tokenizer=char", "data.block_size=64"])
-    with pytest.raises(ValueError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
+    with pytest.raises(UserInputError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
         build_corpus(cfg)
 
 
 def test_validation_split_shorter_than_one_window_is_refused(make_config, tmp_path):
     (tmp_path / "short.txt").write_text("x" * 500)  # 450 train and 50 val characters
     cfg = make_config(["data=text_files", f"data.path={tmp_path / 'short.txt'}", "tokenizer=char", "data.block_size=64"])
-    with pytest.raises(ValueError, match=r"The val split has 50 tokens, fewer than block_size \+ 1 = 65"):
+    with pytest.raises(UserInputError, match=r"The val split has 50 tokens, fewer than block_size \+ 1 = 65"):
         build_corpus(cfg)

@@ -14,6 +14,7 @@ from framework.data import (
     prepare_corpus,
 )
 from framework.data.cleaning import clean
+from framework.errors import UserInputError
 from framework.data.datamodule import RandomWindows, SequentialWindows, check_split_length
 from framework.tokenizer import characters_per_token, encode_to_array, safe_chunks, train_bpe_tokenizer, train_char_tokenizer
 
@@ -62,7 +63,7 @@ def test_unseen_characters_encode_to_unk_not_dropped():
 
 
 def test_corpus_shorter_than_one_window_is_refused():
-    with pytest.raises(ValueError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
+    with pytest.raises(UserInputError, match=r"The train split has 9 tokens, fewer than block_size \+ 1 = 65"):
         RandomWindows(np.arange(9, dtype=np.uint16), block_size=64, num_samples=10, seed=0)
     with pytest.raises(ValueError, match=r"The val split has 1 tokens"):
         check_split_length("val", 1, 64)
@@ -143,8 +144,9 @@ def test_text_files_source_reads_globs_and_jsonl(tmp_path):
 )
 def test_text_files_source_bad_input(tmp_path, name, make, error, message):
     make(tmp_path / name)
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as raised:
         TextFilesSource(str(tmp_path / name)).read()
+    assert isinstance(raised.value, UserInputError)  # reported in one paragraph with exit status 2
 
 
 def test_text_files_source_can_replace_invalid_utf8(tmp_path):
@@ -154,14 +156,14 @@ def test_text_files_source_can_replace_invalid_utf8(tmp_path):
 
 def test_tinyshakespeare_offline_without_file_explains_how_to_supply_it(tmp_path):
     source = TinyShakespeareSource(url="http://127.0.0.1:9/input.txt", sha256=SHAKESPEARE_SHA256, cache_dir=str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"data.path=/path/to/input.txt"):
+    with pytest.raises(UserInputError, match=r"data.path=/path/to/input.txt"):
         source.read()
     assert not (tmp_path / "tinyshakespeare" / "input.txt").exists()
 
 
 def test_empty_corpus_file_is_refused(tmp_path):
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(ValueError, match=r"Corpus file .*empty.txt is empty"):
+    with pytest.raises(UserInputError, match=r"Corpus file .*empty.txt is empty"):
         TextFilesSource(str(tmp_path / "empty.txt")).read()
 
 
@@ -172,7 +174,7 @@ def test_unreadable_corpus_file_is_refused(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(type(tmp_path), "read_bytes", permission_denied)
-    with pytest.raises(PermissionError, match=r"secret.txt exists but cannot be read"):
+    with pytest.raises(UserInputError, match=r"secret.txt exists but cannot be read"):
         TextFilesSource(str(tmp_path / "secret.txt")).read()
 
 
