@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +61,9 @@ def new_record(cfg: DictConfig) -> dict[str, Any]:
         "git": git_state(),
         "versions": package_versions(),
         "hostname": socket.gethostname(),
-        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
         "seed": cfg.seed,
+        "torch_threads": torch.get_num_threads(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
@@ -79,12 +81,15 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None) -> dict[str, Any]:
-    """Create ``run.json``, or for a resumed run add this attempt to the existing record."""
+def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None, parameters: int) -> dict[str, Any]:
+    """Create ``run.json``, or for a resumed run add this attempt to the existing record.
+
+    ``parameters`` is the model's number of distinct parameters.
+    """
     record = read_record(run_dir) if resumed_from_step is not None else None
     attempt = new_record(cfg)
     if record is None:
-        record = {**attempt, "resumes": [], "status": "running"}
+        record = {**attempt, "parameters": parameters, "resumes": [], "status": "running"}
     else:
         record["resumes"].append({key: attempt[key] for key in ("command", "git", "hostname", "started_at")} | {"from_step": resumed_from_step})
         record.update(status="running", config=attempt["config"])
@@ -94,15 +99,18 @@ def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None) 
 
 def end_record(run_dir: Path, record: dict[str, Any], status: str, error: str = "") -> None:
     """Mark the run ``interrupted`` or ``failed``, with the error message."""
-    record.update(status=status, error=error, ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    record.update(status=status, error=error, ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"))
     write_record(run_dir, record)
 
 
-def finish_record(run_dir: Path, record: dict[str, Any], step: int, metrics: dict[str, float]) -> None:
-    """Mark the run finished with its final step and validation metrics."""
+def finish_record(
+    run_dir: Path, record: dict[str, Any], step: int, metrics: dict[str, float], objective: dict[str, float]
+) -> None:
+    """Mark the run finished with its final step, final validation metrics and sweep objective."""
     record.update(
         status="finished",
-        ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
         final={"step": step, "metrics": metrics},
+        objective=objective,
     )
     write_record(run_dir, record)

@@ -77,6 +77,7 @@ TOP_LEVEL: dict[str, Any] = {
     "sample": SampleSchema,
     "seed": int,
     "resume": str,
+    "optimized_metric": str,
 }
 
 
@@ -261,6 +262,12 @@ def check_rules(cfg: DictConfig) -> None:
     min_lr, lr = cfg.scheduler.get("min_lr"), cfg.optimizer.get("lr")
     if min_lr is not None and lr is not None:
         _require(0 <= min_lr <= lr, f"scheduler.min_lr={min_lr} must be between 0 and optimizer.lr={lr}.")
+    logged = getattr(hydra.utils.get_object(cfg.task._target_), "METRICS", {})
+    _require(
+        cfg.optimized_metric in logged,
+        f"optimized_metric={cfg.optimized_metric} is never logged by {cfg.task._target_}; "
+        f"it logs {', '.join(logged)}.",
+    )
     sample = cfg.sample
     _require(sample.prompt != "", "sample.prompt is empty; give at least one character to start the sample from.")
     _require(sample.max_new_tokens >= 0, f"sample.max_new_tokens={sample.max_new_tokens} must be 0 or more.")

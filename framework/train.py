@@ -2,33 +2,49 @@
 
 Composes ``conf/train.yaml`` (see ``--help`` and ``--cfg job``), checks it, trains (resuming
 from the run directory's ``last.ckpt`` when there is one), prints the final validation metrics
-and a sample, and returns ``val/loss`` as the objective for sweepers.
+and a sample, and returns the best ``optimized_metric`` as the objective for sweepers.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from framework import cli
-from framework.report import print_summary, sample_text
+from framework.errors import TrainingDivergedError
+from framework.report import print_summary
+from framework.sweep import register_resolvers
 from framework.training import train
 
 log = logging.getLogger(__name__)
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: train with ``cfg``; bad input exits with status 2 and one paragraph."""
+    """Hydra entry point: train with ``cfg`` and return the objective.
+
+    Bad input exits with status 2 and one paragraph. In a sweep, a trial whose loss diverges
+    returns NaN, which sweepers record as a failed trial, and the sweep goes on.
+    """
     with cli.user_errors_exit():
-        result = train(cfg)
+        try:
+            result = train(cfg)
+        except TrainingDivergedError as error:
+            if HydraConfig.get().mode != RunMode.MULTIRUN:
+                raise
+            log.error("Trial failed: %s", error)
+            return math.nan
     if result is None:
         return None
-    sample = sample_text(result, **cfg.sample, seed=cfg.seed)
-    print_summary(result, sample)
-    return result.metrics["val/loss"]
+    checkpoints = {"best": result.best_checkpoint, "last": result.last_checkpoint}
+    print_summary(result.run_dir, result.trainer.global_step, result.metrics, checkpoints, result.sample)
+    return result.objective
 
 
 if __name__ == "__main__":

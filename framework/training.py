@@ -37,7 +37,8 @@ from framework.checkpointing import (
 )
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
 from framework.errors import ConfigError
-from framework.logger import build_loggers, finish_loggers
+from framework.logger import best_logged_value, build_loggers, define_wandb_metrics, finish_loggers, log_sample
+from framework.report import sample_text
 from framework.schema import validate_config
 from framework.tokenizer import characters_per_token
 
@@ -49,6 +50,8 @@ class TrainingResult:
     """What a finished run hands back: final validation metrics and where things are."""
 
     metrics: dict[str, float]
+    objective: float
+    sample: str
     run_dir: Path
     best_checkpoint: str | None
     last_checkpoint: str | None
@@ -146,7 +149,11 @@ def _resume_state(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict[str
 
 
 def train(cfg: DictConfig) -> TrainingResult | None:
-    """Run the whole chain for ``cfg`` and return the final validation metrics.
+    """Run the whole chain for ``cfg``; return the final validation metrics and the objective.
+
+    The objective is the best value of ``cfg.optimized_metric`` over the run's evaluations
+    (lowest for losses), read back from ``metrics.csv``; a sample is generated at the end and
+    logged (W&B table, ``samples.txt``).
 
     The config is checked completely first. A run directory that holds ``last.ckpt`` resumes
     from it (``resume=auto``); a resumed run that already reached ``max_steps`` returns None
@@ -180,26 +187,32 @@ def train(cfg: DictConfig) -> TrainingResult | None:
         log.info("Resuming from %s at step %d", checkpoint_path, resume_step)
     del checkpoint
     shutil.copyfile(corpus.directory / "tokenizer.json", run_dir / "tokenizer.json")
-    record = run_record.start_record(run_dir, cfg, resume_step)
+    record = run_record.start_record(run_dir, cfg, resume_step, parameters=sum(p.numel() for p in model.parameters()))
     datamodule = build_datamodule(cfg, corpus)
     task = build_task(cfg, model, corpus)
     trainer = build_trainer(cfg, run_dir, corpus, resume_step)
     run_facts = {key: value for key, value in record.items() if key != "config"}
     for logger in trainer.loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "run": run_facts})
+    define_wandb_metrics(trainer.loggers)
 
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=checkpoint_path, weights_only=True)
+        sample = sample_text(task.model, corpus.tokenizer, **cfg.sample, seed=cfg.seed)
+        log_sample(trainer.loggers, run_dir, trainer.global_step, cfg.sample.prompt, sample)
     except BaseException as error:
         run_record.end_record(run_dir, record, "interrupted" if isinstance(error, SIGTERMException) else "failed", str(error))
         raise
     finally:
         finish_loggers(trainer.loggers)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
-    run_record.finish_record(run_dir, record, trainer.global_step, metrics)
+    objective = best_logged_value(run_dir / "metrics.csv", cfg.optimized_metric, task.METRICS[cfg.optimized_metric])
+    run_record.finish_record(run_dir, record, trainer.global_step, metrics, objective={cfg.optimized_metric: objective})
     checkpoint_callback = trainer.checkpoint_callback
     return TrainingResult(
         metrics=metrics,
+        objective=objective,
+        sample=sample,
         run_dir=run_dir,
         best_checkpoint=getattr(checkpoint_callback, "best_model_path", None) or None,
         last_checkpoint=getattr(checkpoint_callback, "last_model_path", None) or None,

@@ -99,3 +99,21 @@ def test_cli_reports_a_missing_corpus_in_one_paragraph_with_status_2(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "Error: Corpus file missing.txt does not exist; check data.path."
+
+
+def test_an_objective_that_is_never_logged_fails_fast():
+    with pytest.raises(ConfigError, match=r"optimized_metric=val/acc is never logged by framework.tasks.LanguageModelingTask; it logs train/loss, val/loss, val/ppl, val/bpc"):
+        check_command_line(["optimized_metric=val/acc"])
+
+
+def test_run_and_sweep_directories_get_a_token_that_is_stable_within_a_config():
+    from omegaconf import OmegaConf
+
+    from framework.sweep import register_resolvers
+
+    register_resolvers()
+    first = OmegaConf.create({"run": "logs/${unique_token:}", "again": "logs/${unique_token:}"})
+    second = OmegaConf.create({"run": "logs/${unique_token:}"})
+    assert first.run == first.again and first.run != second.run
+    hydra_config = (PROJECT_ROOT / "conf" / "hydra" / "default.yaml").read_text()
+    assert hydra_config.count("_${unique_token:}") == 2

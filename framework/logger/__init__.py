@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import netrc
 import os
 import uuid
@@ -15,6 +16,8 @@ from urllib.parse import urlparse
 import hydra.utils
 from pytorch_lightning.loggers import CSVLogger, Logger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
+
+from framework.sweep import sweep_name, varying_overrides
 
 # The run directory already holds .hydra/ and tokenizer.json; only metrics.csv is the CSV logger's.
 warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
@@ -42,13 +45,31 @@ def wandb_run_id(save_dir: str | Path) -> str:
     return run_id
 
 
+def _hydra_job_facts() -> tuple[list[str], str | None]:
+    """The running Hydra job's overrides and selected experiment, or ([], None) outside one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return [], None
+    hydra_config = HydraConfig.get()
+    return list(hydra_config.overrides.task), hydra_config.runtime.choices.get("experiment")
+
+
 def wandb_logger(
-    save_dir: str, project: str, mode: Literal["auto", "online", "offline", "disabled"] = "auto", **init_kwargs
+    save_dir: str,
+    project: str,
+    mode: Literal["auto", "online", "offline", "disabled"] = "auto",
+    name: str | None = None,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    **init_kwargs,
 ) -> Logger:
     """A Lightning ``WandbLogger`` whose files live in ``save_dir/wandb``.
 
     One run directory is one W&B run: the id is kept in ``save_dir/wandb/run_id``, so a
-    resumed run continues the same W&B run (``resume="allow"``).
+    resumed run continues the same W&B run (``resume="allow"``). In a sweep, runs share the
+    sweep's name as ``group`` and are named by the overrides the sweep varies; the selected
+    experiment is added to ``tags``. See :func:`define_wandb_metrics` for the step axis.
 
     Args:
         save_dir: the run directory.
@@ -56,13 +77,33 @@ def wandb_logger(
         mode: ``auto`` logs online when credentials exist and offline otherwise (sync later
             with ``wandb sync``); ``online``, ``offline`` and ``disabled`` as in ``wandb.init``.
             ``WANDB_MODE`` in the environment takes precedence over ``auto``.
-        **init_kwargs: passed to ``wandb.init`` (``name``, ``group``, ``tags``, ``job_type``...).
+        name, group, tags: as in ``wandb.init``; None takes the sweep defaults above.
+        **init_kwargs: passed to ``wandb.init`` (``job_type``, ``notes``...).
     """
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if wandb_has_credentials() else "offline")
+    overrides, experiment = _hydra_job_facts()
+    group = group or sweep_name()
+    name = name or (varying_overrides(overrides) if group else None)
+    tags = [*(tags or []), *([f"experiment:{experiment}"] if experiment else [])]
     from pytorch_lightning.loggers import WandbLogger  # imports wandb, which takes about a second
 
-    return WandbLogger(save_dir=save_dir, project=project, mode=mode, id=wandb_run_id(save_dir), resume="allow", **init_kwargs)
+    return WandbLogger(
+        save_dir=save_dir, project=project, mode=mode, id=wandb_run_id(save_dir), resume="allow",
+        name=name, group=group, tags=tags, **init_kwargs,
+    )
+
+
+def define_wandb_metrics(loggers: list[Logger]) -> None:
+    """Plot every W&B metric against ``trainer/global_step``; summarise ``val/loss`` by its minimum."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            run = logger.experiment
+            run.define_metric("trainer/global_step")
+            run.define_metric("*", step_metric="trainer/global_step")
+            run.define_metric("val/loss", step_metric="trainer/global_step", summary="min")
 
 
 def rows_before_step(metrics_file: Path, step: int) -> list[dict[str, str]]:
@@ -121,3 +162,27 @@ def finish_loggers(loggers: list[Logger]) -> None:
         import wandb
 
         wandb.finish()
+
+
+def log_sample(loggers: list[Logger], run_dir: Path, step: int, prompt: str, sample: str) -> None:
+    """Append the sample to ``run_dir/samples.txt`` and log it as a W&B table row."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    with (Path(run_dir) / "samples.txt").open("a") as file:
+        file.write(f"=== step {step}, prompt {prompt!r}\n{sample}\n")
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_text(key="samples", columns=["step", "prompt", "sample"], data=[[step, prompt, sample]], step=step)
+
+
+def best_logged_value(metrics_file: Path, name: str, mode: str) -> float:
+    """The lowest (``mode="min"``) or highest (``"max"``) value of ``name`` in ``metrics_file``.
+
+    Non-finite values count as worst; a metric never logged gives NaN.
+    """
+    with Path(metrics_file).open(newline="") as file:
+        values = [float(row[name]) for row in csv.DictReader(file) if row.get(name)]
+    finite = [value for value in values if math.isfinite(value)]
+    if not finite:
+        return math.nan
+    return min(finite) if mode == "min" else max(finite)

@@ -45,6 +45,9 @@ class LanguageModelingTask(pl.LightningModule):
     windows evaluated), and through LearningRateMonitor ``lr/decay`` and ``lr/no_decay``.
     """
 
+    # What this task logs, and whether lower or higher is better (for sweeps' objectives).
+    METRICS = {"train/loss": "min", "val/loss": "min", "val/ppl": "min", "val/bpc": "min"}
+
     def __init__(
         self,
         model: nn.Module,
