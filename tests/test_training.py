@@ -1,5 +1,6 @@
 """End-to-end training runs on real text (marked slow; CI runs them)."""
 
+import csv
 import json
 import math
 import subprocess
@@ -110,3 +111,25 @@ def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespear
     for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "tokenizer.json", "metrics.csv", "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name
     assert "val/loss" in result.stdout and "KING" in result.stdout and str(run_dir) in result.stdout
+
+
+def test_debug_presets(make_config, shakespeare_path, tmp_path):
+    recipe = ["data=tinyshakespeare", f"data.path={shakespeare_path}", "tokenizer=char", "data.block_size=32",
+              "data.batch_size=8", "model.n_layer=1", "model.n_embd=64", "model.n_head=2",
+              "callbacks.progress_bar=null", "sample.max_new_tokens=5"]
+
+    fast = train(make_config([*recipe, "debug=fdr", "logger=wandb", "logger.wandb.mode=offline"]))
+    assert fast.trainer.global_step == 1 and "val/loss" in fast.metrics
+
+    cfg = make_config([*recipe, "debug=overfit", "logger=csv", "trainer.max_steps=150", "trainer.log_every_n_steps=1", "optimizer.lr=3e-3"])
+    cfg.paths.run_dir = str(tmp_path / "overfit")
+    overfit = train(cfg)
+    with (tmp_path / "overfit" / "metrics.csv").open() as file:
+        losses = [float(row["train/loss"]) for row in csv.DictReader(file) if row.get("train/loss")]
+    assert overfit.trainer.global_step == 150 and len(losses) == 150
+    assert losses[-1] < 0.1 * losses[0]  # the same two batches, memorised
+
+    cfg = make_config([*recipe, "debug=profile", "logger=none"])
+    cfg.paths.run_dir = str(tmp_path / "profile")
+    assert train(cfg).trainer.global_step == 30
+    assert "run_training_batch" in (tmp_path / "profile" / "fit-profile.txt").read_text()

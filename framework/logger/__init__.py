@@ -88,8 +88,10 @@ def wandb_logger(
     tags = [*(tags or []), *([f"experiment:{experiment}"] if experiment else [])]
     from pytorch_lightning.loggers import WandbLogger  # imports wandb, which takes about a second
 
+    # A W&B sweep agent chooses the run id itself (WANDB_RUN_ID); otherwise the run directory's id.
+    run_id = os.environ.get("WANDB_RUN_ID") or wandb_run_id(save_dir)
     return WandbLogger(
-        save_dir=save_dir, project=project, mode=mode, id=wandb_run_id(save_dir), resume="allow",
+        save_dir=save_dir, project=project, mode=mode, id=run_id, resume="allow",
         name=name, group=group, tags=tags, **init_kwargs,
     )
 
@@ -178,8 +180,11 @@ def log_sample(loggers: list[Logger], run_dir: Path, step: int, prompt: str, sam
 def best_logged_value(metrics_file: Path, name: str, mode: str) -> float:
     """The lowest (``mode="min"``) or highest (``"max"``) value of ``name`` in ``metrics_file``.
 
-    Non-finite values count as worst; a metric never logged gives NaN.
+    Non-finite values count as worst; a metric never logged (or no file, as under
+    ``fast_dev_run``, which turns loggers off) gives NaN.
     """
+    if not Path(metrics_file).exists():
+        return math.nan
     with Path(metrics_file).open(newline="") as file:
         values = [float(row[name]) for row in csv.DictReader(file) if row.get(name)]
     finite = [value for value in values if math.isfinite(value)]
