@@ -4,6 +4,7 @@ from pathlib import Path
 
 import hydra.utils
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from framework.data import Document, prepare_corpus
@@ -116,3 +117,28 @@ def test_validation_split_shorter_than_one_window_is_refused(make_config, tmp_pa
     cfg = make_config(["data=text_files", f"data.path={tmp_path / 'short.txt'}", "tokenizer=char", "data.block_size=64"])
     with pytest.raises(UserInputError, match=r"The val split has 50 tokens, fewer than block_size \+ 1 = 65"):
         build_corpus(cfg)
+
+
+def test_slurm_launcher_runs_one_task_per_device():
+    overrides = ["hydra/launcher=slurm", "trainer.devices=4", "trainer.num_nodes=2", "hydra.launcher.partition=gpu"]
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        launcher = compose(config_name="train", overrides=overrides, return_hydra_config=True).hydra.launcher
+    assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher["tasks_per_node"], launcher["gpus_per_node"], launcher["nodes"], launcher["partition"]) == (4, 4, 2, "gpu")
+    assert launcher["timeout_min"] == 240
+
+
+def test_wandb_runs_are_tagged_with_the_experiment(tmp_path):
+    from hydra.core.hydra_config import HydraConfig
+
+    from framework.logger import wandb_logger
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=shakespeare_char"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        logger = wandb_logger(save_dir=str(tmp_path), project="p", mode="disabled", tags=["baseline"])
+    finally:
+        HydraConfig.instance().cfg = None
+    assert logger._wandb_init["tags"] == ["baseline", "experiment:shakespeare_char"]
+    assert logger._wandb_init["group"] is None  # not in a sweep

@@ -73,6 +73,9 @@ def test_grid_sweep_names_jobs_tracks_each_in_wandb_and_compares(shakespeare_pat
         assert summary["summary"]["val/loss"] == {"min": pytest.approx(record["objective"]["val/loss"])}
         history = wandb_records(sweep_dir / name, "history")
         assert history[0]["item"]["_step"] == 0 and history[0]["item"]["trainer/global_step"] == 5
+        (table,) = (sweep_dir / name / "wandb").glob("offline-run-*/files/media/table/samples_*.table.json")
+        sample = (sweep_dir / name / "samples.txt").read_text().split("\n", 1)[1].rstrip("\n")
+        assert json.loads(table.read_text())["data"] == [[10, "def", sample]]  # the final sample, as a W&B table
     assert len(run_ids) == 4
     assert {job["config"]["optimizer"]["lr"] for job in jobs.values()} == {0.001, 0.003}
 
@@ -116,6 +119,21 @@ def test_optuna_sweep_completes_and_reports_the_best_trial(shakespeare_path, tmp
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(min(trial["objective"]["val/loss"] for trial in trials.values()))
     assert set(best["best_params"]) == {"optimizer.lr", "model.n_layer", "model.n_embd", "model.dropout"}
+
+
+def test_optuna_study_in_sqlite_continues_after_an_interruption(shakespeare_path, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    for attempt in ("first", "second"):
+        result = run(
+            "framework.train", "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}",
+            *tiny(shakespeare_path, tmp_path), "logger=csv", f"hydra.sweep.dir={tmp_path / attempt}", cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    study = optuna.load_study(study_name="lm_search", storage=storage)
+    assert [trial.number for trial in study.trials] == [0, 1, 2, 3]
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
 
 
 def test_a_diverging_trial_fails_and_the_sweep_continues(shakespeare_path, tmp_path):
