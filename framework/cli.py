@@ -9,6 +9,9 @@ command that is going to fail.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import difflib
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,18 +61,36 @@ def _compose(overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def _group_options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def _unknown_path_error(base: DictConfig, key: str) -> ConfigError:
+    """The error for the first component of dotted ``key`` that ``base`` lacks."""
+    parts, node = key.split("."), base
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            valid = list(node.keys()) if isinstance(node, DictConfig) else []
+            return unknown_key_error(".".join(parts[: depth + 1]), valid)
+        node = node[part]
+    return ConfigError(f"Config key '{key}' cannot be set.")
+
+
 def _explain_composition_error(overrides: list[str], error: HydraException) -> ConfigError:
-    """Name the override key that does not exist, with the nearest valid keys."""
-    groups = [item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))]
-    base = _compose(groups)
+    """Turn Hydra's composition error into one paragraph naming the bad option or key."""
+    missing = re.search(r"Could not find '([^']+)'", str(error))
+    if missing:
+        group, _, choice = missing.group(1).rpartition("/")
+        options = _group_options(group)
+        close = difflib.get_close_matches(choice, options, n=1, cutoff=0.5)
+        hint = f" Did you mean {group}={close[0]}?" if close else ""
+        return ConfigError(f"There is no {group} option '{choice}'.{hint} Options: {', '.join(options)}.")
+    base = _compose([item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))])
     for item in overrides:
         key = item.split("=", 1)[0]
         if key.startswith(("+", "~", "hydra")) or _is_group(key) or OmegaConf.select(base, key, default=KeyError) is not KeyError:
             continue
-        parent, _, _ = key.rpartition(".")
-        node = OmegaConf.select(base, parent) if parent else base
-        valid = list(node.keys()) if isinstance(node, DictConfig) else []
-        return unknown_key_error(key, valid)
+        return _unknown_path_error(base, key)
     return ConfigError(str(error).splitlines()[0])
 
 
@@ -93,12 +114,32 @@ def check_command_line(arguments: list[str]) -> list[str]:
     except HydraException as error:
         raise _explain_composition_error(plain, error) from None
     validate_config(cfg)
+    run_dirs = [item.split("=", 1)[1] for item in overrides if item.startswith("hydra.run.dir=")]
     if cfg.resume not in RESUME_MODES:
         run_dir = Path(cfg.resume).expanduser()
         if not (run_dir / "checkpoints" / "last.ckpt").is_file():
             raise ConfigError(f"resume={cfg.resume}: {run_dir}/checkpoints/last.ckpt does not exist, so there is nothing to resume.")
-        if not any(item.startswith("hydra.run.dir=") for item in overrides):
-            arguments = [*arguments, f"hydra.run.dir={run_dir.resolve()}"]
+        if not run_dirs:
+            arguments, run_dirs = [*arguments, f"hydra.run.dir={run_dir.resolve()}"], [str(run_dir)]
+    if run_dirs and "-m" not in arguments and "--multirun" not in arguments:
+        arguments = _protect_existing_run_dir(Path(run_dirs[-1]).expanduser(), cfg.resume, arguments)
+    return arguments
+
+
+def _protect_existing_run_dir(run_dir: Path, resume: str, arguments: list[str]) -> list[str]:
+    """Refuse ``resume=never`` over a checkpoint; keep an existing ``.hydra/`` from being overwritten.
+
+    A later attempt in the same run directory writes its Hydra files to
+    ``.hydra/attempt-<time>/`` instead, so the first attempt's ``.hydra/config.yaml`` stays.
+    """
+    if resume == "never" and (run_dir / "checkpoints" / "last.ckpt").exists():
+        raise ConfigError(
+            f"resume=never, but {run_dir} already holds last.ckpt, which a fresh run would overwrite. "
+            "Choose another run directory (hydra.run.dir=...) or drop resume=never to continue that run."
+        )
+    if (run_dir / ".hydra").is_dir() and not any(item.startswith("hydra.output_subdir=") for item in arguments):
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        arguments = [*arguments, f"hydra.output_subdir=.hydra/attempt-{stamp}"]
     return arguments
 
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from framework.cli import user_errors_exit
-from framework.errors import MissingInputError
+from framework.errors import ConfigError, MissingInputError
 from framework.run_record import git_state, read_record
 
 
@@ -53,6 +53,14 @@ def main(arguments: list[str] | None = None) -> int:
         if record is None or "final" not in record:
             raise MissingInputError(f"{options.run_dir} has no run.json of a finished run, so there is nothing to reproduce.")
         target = (options.into or options.run_dir.with_name(options.run_dir.name + "-reproduced")).resolve()
+        if target.exists():
+            raise ConfigError(f"{target} already exists; pass --into <new directory> to reproduce the run elsewhere.")
+        changed = [resume for resume in record["resumes"] if resume.get("overrides", record["overrides"]) != record["overrides"]]
+        if changed:
+            console.print(
+                f"[yellow]Note:[/] the run was resumed with other overrides at step {changed[0]['from_step']}; "
+                "this rerun uses the first attempt's overrides, so its final metrics can differ."
+            )
         current = git_state()
         if current != record["git"]:
             console.print(f"[yellow]Note:[/] the run used git state {record['git']}, the code here is at {current}.")

@@ -91,7 +91,9 @@ def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None, 
     if record is None:
         record = {**attempt, "parameters": parameters, "resumes": [], "status": "running"}
     else:
-        record["resumes"].append({key: attempt[key] for key in ("command", "git", "hostname", "started_at")} | {"from_step": resumed_from_step})
+        record["resumes"].append(
+            {key: attempt[key] for key in ("command", "overrides", "git", "hostname", "started_at")} | {"from_step": resumed_from_step}
+        )
         record.update(status="running", config=attempt["config"])
     write_record(run_dir, record)
     return record

@@ -177,9 +177,8 @@ def train(cfg: DictConfig) -> TrainingResult | None:
             cfg.trainer.max_steps,
         )
         return None
-    pl.seed_everything(cfg.seed, workers=True)
-
     corpus = build_corpus(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
     model = build_model(cfg, corpus.vocab_size)
     if checkpoint:
         check_architecture(model, checkpoint["state_dict"])

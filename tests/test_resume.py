@@ -16,6 +16,7 @@ import torch
 from framework.checkpointing import load_checkpoint_file
 from framework.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
 from framework.logger import RunCSVLogger
+from framework.optim import warmup_cosine_multiplier
 from framework.tasks import LanguageModelingTask
 from framework.training import build_datamodule, build_model, train
 
@@ -102,9 +103,12 @@ def test_sigterm_saves_checkpoint_exits_cleanly_and_resumes_same_wandb_run(shake
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     run_id = (run_dir / "wandb" / "run_id").read_text().strip()
 
+    first_config = (run_dir / ".hydra" / "config.yaml").read_text()
     resumed = cli(*recipe, run_dir=run_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == 60
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == first_config  # each attempt keeps its own
+    assert len(list((run_dir / ".hydra").glob("attempt-*/config.yaml"))) == 1
     assert (run_dir / "wandb" / "run_id").read_text().strip() == run_id
     wandb_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(wandb_runs) == 2 and all(path.name.endswith(run_id) for path in wandb_runs)
@@ -143,9 +147,16 @@ def test_resume_warns_on_changed_hyperparameters_and_refuses_another_architectur
         train(make_config([*recipe, "trainer.max_steps=20", "tokenizer.unk_token='<UNK>'"]))
     assert last.read_bytes() == saved
 
-    result = train(make_config([*recipe, "trainer.max_steps=20", "optimizer.lr=0.002"]))
+    cfg = make_config([*recipe, "trainer.max_steps=20", "optimizer.lr=0.002", "trainer.log_every_n_steps=1"])
+    result = train(cfg)
     assert "optimizer.lr: 0.001 -> 0.002" in caplog.text and "trainer.max_steps: 10 -> 20" in caplog.text
     assert result.trainer.global_step == 20
+    # The resumed steps follow the new config's schedule: peak 0.002, cosine to min_lr 1e-4 at step 20.
+    with (Path(cfg.paths.run_dir) / "metrics.csv").open() as file:
+        lrs = {int(row["step"]): float(row["lr/decay"]) for row in csv.DictReader(file) if row.get("lr/decay")}
+    for step in (10, 15, 19):
+        assert lrs[step] == pytest.approx(0.002 * warmup_cosine_multiplier(step, 5, 20, 1e-4 / 0.002))
+    assert lrs[19] == pytest.approx(1e-4)
 
 
 def test_resume_never_refuses_a_directory_with_a_checkpoint(make_config, shakespeare_path, tmp_path):

@@ -47,3 +47,5 @@ def test_run_record_and_reproduce(tmp_path, shakespeare_path):
     assert again["final"]["metrics"] == record["final"]["metrics"]
     loss = f"{record['final']['metrics']['val/loss']:.6f}"
     assert any(line.count(loss) == 2 and "+0" in line for line in reproduced.stdout.splitlines() if "val/loss" in line)
+    again = run("framework.reproduce", str(run_dir), cwd=tmp_path)
+    assert again.returncode == 2 and "original-reproduced already exists; pass --into" in again.stderr

@@ -21,6 +21,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
         ("model.n_layers=2", r"Unknown config key 'model.n_layers'. Did you mean 'model.n_layer'"),
         ("+model.n_layers=2", r"Unknown config key 'model.n_layers'. Did you mean 'model.n_layer'"),
         ("optimizer.learning_rate=0.1", r"Unknown config key 'optimizer.learning_rate'"),
+        ("modle.n_layer=2", r"Unknown config key 'modle'. Did you mean 'model'\?"),
+        ("model=gtp", r"There is no model option 'gtp'. Did you mean model=gpt\? Options: gpt, lstm."),
+        ("experiment=shakespeare", r"Did you mean experiment=shakespeare_char\?"),
         ("model.n_layer=four", r"model.n_layer='four' has the wrong type: expected an integer"),
         ("trainer.precision=bf17", r"trainer.precision='bf17' has the wrong type: expected one of .*'bf16-mixed'"),
         ("optimizer.betas=0.9", r"optimizer.betas=0.9 has the wrong type: expected a list"),
@@ -53,6 +56,16 @@ def test_resume_directory_becomes_the_run_directory(tmp_path):
     assert check_command_line([f"resume={tmp_path}"]) == [f"resume={tmp_path}", f"hydra.run.dir={tmp_path.resolve()}"]
     with pytest.raises(ConfigError, match="nothing to resume"):
         check_command_line([f"resume={tmp_path / 'elsewhere'}"])
+
+
+def test_existing_run_directory_is_protected(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(ConfigError, match="resume=never, but .* already holds last.ckpt"):
+        check_command_line([f"hydra.run.dir={tmp_path}", "resume=never"])
+    arguments = check_command_line([f"hydra.run.dir={tmp_path}"])
+    assert arguments[0] == f"hydra.run.dir={tmp_path}" and arguments[1].startswith("hydra.output_subdir=.hydra/attempt-")
 
 
 def test_config_is_checked_before_data_is_read(make_config):
@@ -89,6 +102,7 @@ def test_cli_refuses_bad_config_without_touching_the_run_directory(tmp_path, arg
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "config.yaml").write_text("original\n")
     result = run_cli(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert sorted(path.name for path in run_dir.rglob("*")) == [".hydra", "config.yaml"]
     assert result.returncode == 2
     assert result.stderr.strip() == f"Error: {message}"
     assert (run_dir / ".hydra" / "config.yaml").read_text() == "original\n"

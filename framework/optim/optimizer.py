@@ -45,3 +45,22 @@ def build_optimizer(model: nn.Module, config: Mapping) -> torch.optim.Optimizer:
             f"optimizer.lr={config['lr']} and optimizer.weight_decay={weight_decay} must both be >= 0."
         )
     return hydra.utils.instantiate(config, params=parameter_groups(model, weight_decay), _convert_="all")
+
+
+def apply_configured_hyperparameters(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, config: Mapping) -> None:
+    """Make a restored optimizer and LambdaLR schedule follow ``config`` again.
+
+    Loading a checkpoint brings back each parameter group's ``lr``, ``weight_decay``, betas...
+    and the schedule's base rates as they were when it was saved. A run resumed with changed
+    values (say a new ``optimizer.lr``) must train with the new ones: this copies every
+    hyperparameter of a freshly built optimizer into the restored groups (moment estimates and
+    step counts stay), sets the schedule's base rates, and sets each group's rate for the
+    current step from the schedule.
+    """
+    fresh = build_optimizer(model, config)
+    for group, fresh_group in zip(optimizer.param_groups, fresh.param_groups):
+        group.update({key: value for key, value in fresh_group.items() if key != "params"})
+        group["initial_lr"] = fresh_group["lr"]
+    scheduler.base_lrs = [group["lr"] for group in fresh.param_groups]
+    for group, base_lr, multiplier in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base_lr * multiplier(scheduler.last_epoch)

@@ -16,7 +16,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from framework.errors import TrainingDivergedError
-from framework.optim import build_optimizer
+from framework.optim import apply_configured_hyperparameters, build_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,11 @@ class LanguageModelingTask(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_step = checkpoint["global_step"]
+
+    def on_train_start(self) -> None:
+        if self.checkpoint_step:  # resumed: the config's hyperparameters win over the checkpoint's
+            scheduler = self.lr_schedulers()
+            apply_configured_hyperparameters(self.model, self.optimizers().optimizer, scheduler, self.optimizer_config)
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.optimizer_config)
