@@ -24,7 +24,7 @@ from rich.console import Console
 
 from framework.checkpointing import RESUME_MODES
 from framework.errors import ConfigError, UserInputError
-from framework.schema import unknown_key_error, validate_config
+from framework.schema import target_arguments, unknown_key_error, validate_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -65,12 +65,23 @@ def _group_options(group: str) -> list[str]:
     return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
 
 
-def _unknown_path_error(base: DictConfig, key: str) -> ConfigError:
-    """The error for the first component of dotted ``key`` that ``base`` lacks."""
+def _unknown_path_error(base: DictConfig, key: str, item: str) -> ConfigError:
+    """The error for the first component of dotted ``key`` that ``base`` lacks.
+
+    Under an instantiable node, an argument its target accepts is named as such, with the
+    ``+key=value`` form that adds it; other names get the nearest arguments as suggestions.
+    """
     parts, node = key.split("."), base
     for depth, part in enumerate(parts):
         if not isinstance(node, DictConfig) or part not in node:
             valid = list(node.keys()) if isinstance(node, DictConfig) else []
+            if isinstance(node, DictConfig) and "_target_" in node:
+                arguments = target_arguments(node._target_)
+                if part in arguments and depth == len(parts) - 1:
+                    return ConfigError(
+                        f"'{key}' is an argument of {node._target_} but not in the config; add it with +{item}."
+                    )
+                valid = sorted(set(valid) | set(arguments))
             return unknown_key_error(".".join(parts[: depth + 1]), valid)
         node = node[part]
     return ConfigError(f"Config key '{key}' cannot be set.")
@@ -90,7 +101,7 @@ def _explain_composition_error(overrides: list[str], error: HydraException) -> C
         key = item.split("=", 1)[0]
         if key.startswith(("+", "~", "hydra")) or _is_group(key) or OmegaConf.select(base, key, default=KeyError) is not KeyError:
             continue
-        return _unknown_path_error(base, key)
+        return _unknown_path_error(base, key, item)
     return ConfigError(str(error).splitlines()[0])
 
 

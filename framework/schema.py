@@ -86,6 +86,8 @@ def unknown_key_error(key: str, valid: Sequence[str]) -> ConfigError:
     parent, _, name = key.rpartition(".")
     prefix = f"{parent}." if parent else ""
     close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.6)
+    best = difflib.SequenceMatcher(None, name, close[0]).ratio() if close else 0.0
+    close = [candidate for candidate in close if difflib.SequenceMatcher(None, name, candidate).ratio() >= best - 0.05]
     if close:
         hint = "Did you mean " + " or ".join(f"'{prefix}{candidate}'" for candidate in close) + "?"
     else:
@@ -148,6 +150,17 @@ def _node_value(node: DictConfig, key: str, path: str) -> Any:
     if OmegaConf.is_missing(node, key):
         raise ConfigError(f"{path} has no value (???); set it on the command line, e.g. {path}=...")
     return node[key]
+
+
+def target_arguments(target_path: str) -> list[str]:
+    """Keyword arguments accepted by the class or function at ``target_path``."""
+    target = hydra.utils.get_object(target_path)
+    function = target.__init__ if isinstance(target, type) else target
+    return [
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name != "self" and parameter.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    ]
 
 
 def check_instantiable(node: DictConfig, path: str) -> None:

@@ -131,3 +131,8 @@ def test_run_and_sweep_directories_get_a_token_that_is_stable_within_a_config():
     assert first.run == first.again and first.run != second.run
     hydra_config = (PROJECT_ROOT / "conf" / "hydra" / "default.yaml").read_text()
     assert hydra_config.count("_${unique_token:}") == 2
+
+
+def test_a_valid_argument_missing_from_the_config_is_explained():
+    with pytest.raises(ConfigError, match=r"'trainer.strategy' is an argument of pytorch_lightning.Trainer but not in the config; add it with \+trainer.strategy=ddp"):
+        check_command_line(["trainer.strategy=ddp"])
