@@ -68,8 +68,10 @@ def new_record(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def write_record(run_dir: Path, record: dict[str, Any]) -> None:
-    """Write ``run_dir/run.json`` atomically."""
+def write_record(run_dir: Path, record: dict[str, Any], write: bool = True) -> None:
+    """Write ``run_dir/run.json`` atomically (``write=False``: on processes other than the first)."""
+    if not write:
+        return
     temporary = run_dir / "run.json.tmp"
     temporary.write_text(json.dumps(record, indent=2, default=str) + "\n")
     temporary.replace(run_dir / "run.json")
@@ -81,7 +83,9 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None, parameters: int) -> dict[str, Any]:
+def start_record(
+    run_dir: Path, cfg: DictConfig, resumed_from_step: int | None, parameters: int, write: bool = True
+) -> dict[str, Any]:
     """Create ``run.json``, or for a resumed run add this attempt to the existing record.
 
     ``parameters`` is the model's number of distinct parameters.
@@ -95,18 +99,18 @@ def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None, 
             {key: attempt[key] for key in ("command", "overrides", "git", "hostname", "started_at")} | {"from_step": resumed_from_step}
         )
         record.update(status="running", config=attempt["config"])
-    write_record(run_dir, record)
+    write_record(run_dir, record, write)
     return record
 
 
-def end_record(run_dir: Path, record: dict[str, Any], status: str, error: str = "") -> None:
+def end_record(run_dir: Path, record: dict[str, Any], status: str, error: str = "", write: bool = True) -> None:
     """Mark the run ``interrupted`` or ``failed``, with the error message."""
     record.update(status=status, error=error, ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"))
-    write_record(run_dir, record)
+    write_record(run_dir, record, write)
 
 
 def finish_record(
-    run_dir: Path, record: dict[str, Any], step: int, metrics: dict[str, float], objective: dict[str, float]
+    run_dir: Path, record: dict[str, Any], step: int, metrics: dict[str, float], objective: dict[str, float], write: bool = True
 ) -> None:
     """Mark the run finished with its final step, final validation metrics and sweep objective."""
     record.update(
@@ -115,4 +119,4 @@ def finish_record(
         final={"step": step, "metrics": metrics},
         objective=objective,
     )
-    write_record(run_dir, record)
+    write_record(run_dir, record, write)

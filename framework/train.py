@@ -43,7 +43,8 @@ def main(cfg: DictConfig) -> float | None:
     if result is None:
         return None
     checkpoints = {"best": result.best_checkpoint, "last": result.last_checkpoint}
-    print_summary(result.run_dir, result.trainer.global_step, result.metrics, checkpoints, result.sample)
+    if result.trainer.is_global_zero:
+        print_summary(result.run_dir, result.trainer.global_step, result.metrics, checkpoints, result.sample)
     return result.objective
 
 

@@ -16,6 +16,7 @@ import hydra.utils
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
@@ -91,15 +92,16 @@ def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
     return hydra.utils.instantiate(cfg.model, vocab_size=vocab_size)
 
 
-def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus) -> LanguageModelingDataModule:
-    """Windows over the cached splits; enough training samples for exactly ``max_steps`` steps."""
+def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus, world_size: int = 1) -> LanguageModelingDataModule:
+    """Windows over the cached splits; enough training samples for exactly ``max_steps`` steps
+    on ``world_size`` processes (each takes every ``world_size``-th sample)."""
     trainer = cfg.trainer
     return LanguageModelingDataModule(
         train_tokens=corpus.tokens("train"),
         val_tokens=corpus.tokens("val"),
         block_size=cfg.data.block_size,
         batch_size=cfg.data.batch_size,
-        num_train_samples=trainer.max_steps * trainer.accumulate_grad_batches * cfg.data.batch_size,
+        num_train_samples=trainer.max_steps * trainer.accumulate_grad_batches * cfg.data.batch_size * world_size,
         seed=cfg.seed,
         num_workers=cfg.data.num_workers,
     )
@@ -185,11 +187,13 @@ def train(cfg: DictConfig) -> TrainingResult | None:
         check_resume_compatible(checkpoint, OmegaConf.to_container(cfg, resolve=True), corpus.meta["tokenizer_sha256"])
         log.info("Resuming from %s at step %d", checkpoint_path, resume_step)
     del checkpoint
-    shutil.copyfile(corpus.directory / "tokenizer.json", run_dir / "tokenizer.json")
-    record = run_record.start_record(run_dir, cfg, resume_step, parameters=sum(p.numel() for p in model.parameters()))
-    datamodule = build_datamodule(cfg, corpus)
+    is_rank_zero = rank_zero_only.rank == 0  # only the first process writes files
+    if is_rank_zero:
+        shutil.copyfile(corpus.directory / "tokenizer.json", run_dir / "tokenizer.json")
+    record = run_record.start_record(run_dir, cfg, resume_step, sum(p.numel() for p in model.parameters()), write=is_rank_zero)
     task = build_task(cfg, model, corpus)
     trainer = build_trainer(cfg, run_dir, corpus, resume_step)
+    datamodule = build_datamodule(cfg, corpus, world_size=trainer.world_size)
     run_facts = {key: value for key, value in record.items() if key != "config"}
     for logger in trainer.loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "run": run_facts})
@@ -198,15 +202,19 @@ def train(cfg: DictConfig) -> TrainingResult | None:
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=checkpoint_path, weights_only=True)
         sample = sample_text(task.model, corpus.tokenizer, **cfg.sample, seed=cfg.seed)
-        log_sample(trainer.loggers, run_dir, trainer.global_step, cfg.sample.prompt, sample)
+        if is_rank_zero:
+            log_sample(trainer.loggers, run_dir, trainer.global_step, cfg.sample.prompt, sample)
     except BaseException as error:
-        run_record.end_record(run_dir, record, "interrupted" if isinstance(error, SIGTERMException) else "failed", str(error))
+        status = "interrupted" if isinstance(error, SIGTERMException) else "failed"
+        run_record.end_record(run_dir, record, status, str(error), write=is_rank_zero)
         raise
     finally:
         finish_loggers(trainer.loggers)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
     objective = best_logged_value(run_dir / "metrics.csv", cfg.optimized_metric, task.METRICS[cfg.optimized_metric])
-    run_record.finish_record(run_dir, record, trainer.global_step, metrics, objective={cfg.optimized_metric: objective})
+    run_record.finish_record(
+        run_dir, record, trainer.global_step, metrics, objective={cfg.optimized_metric: objective}, write=is_rank_zero
+    )
     checkpoint_callback = trainer.checkpoint_callback
     return TrainingResult(
         metrics=metrics,

@@ -134,5 +134,6 @@ def test_run_and_sweep_directories_get_a_token_that_is_stable_within_a_config():
 
 
 def test_a_valid_argument_missing_from_the_config_is_explained():
-    with pytest.raises(ConfigError, match=r"'trainer.strategy' is an argument of pytorch_lightning.Trainer but not in the config; add it with \+trainer.strategy=ddp"):
-        check_command_line(["trainer.strategy=ddp"])
+    with pytest.raises(ConfigError, match=r"'trainer.benchmark' is an argument of pytorch_lightning.Trainer but not in the config; add it with \+trainer.benchmark=true"):
+        check_command_line(["trainer.benchmark=true"])
+    assert check_command_line(["+trainer.benchmark=true"]) == ["+trainer.benchmark=true"]

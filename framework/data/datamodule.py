@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from framework.errors import DataError
 
@@ -72,6 +72,24 @@ class SequentialWindows(Dataset):
         return _window(self.tokens, index * self.block_size, self.block_size)
 
 
+class UnpaddedDistributedSampler(DistributedSampler):
+    """Every ``num_replicas``-th index from ``rank``, without the padding DistributedSampler adds.
+
+    DistributedSampler repeats indices so every process gets the same count; for evaluation
+    that would count some windows twice. Here each window is evaluated exactly once across
+    processes (processes may get one batch more or less).
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.dataset), self.num_replicas))
+
+
 class LanguageModelingDataModule(pl.LightningDataModule):
     """Training batches of random windows, validation batches of sequential windows.
 
@@ -80,7 +98,8 @@ class LanguageModelingDataModule(pl.LightningDataModule):
         val_tokens: 1-D array of validation ids.
         block_size: tokens per input sequence; each window holds ``block_size + 1`` tokens.
         batch_size: windows per batch.
-        num_train_samples: training windows in the run (``max_steps`` x batch x accumulation).
+        num_train_samples: training windows in the run, all processes together
+            (``max_steps`` x batch x accumulation x processes).
         seed: the sampler's seed.
         num_workers: DataLoader worker processes.
 
@@ -106,26 +125,44 @@ class LanguageModelingDataModule(pl.LightningDataModule):
         self.val_set = SequentialWindows(val_tokens, block_size)
         self.batch_size, self.num_workers = batch_size, num_workers
 
-    def _loader(self, dataset: Dataset) -> DataLoader:
+    def _loader(self, dataset: Dataset, sampler: DistributedSampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=False,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Batches of ``(x, y)``, each ``(batch_size, block_size)`` int64, in sample order."""
+        """Batches of ``(x, y)``, each ``(batch_size, block_size)`` int64, in sample order.
+
+        Under several processes, process r takes samples r, r + world, ... in order (not the
+        shuffled DistributedSampler Lightning would insert), so a step of world x batch samples
+        uses the same samples as one process with the whole batch.
+        """
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            sampler = DistributedSampler(self.train_set, trainer.world_size, trainer.global_rank, shuffle=False)
+            return self._loader(self.train_set, sampler)
         return self._loader(self.train_set)
 
     def val_dataloader(self) -> DataLoader:
-        """Batches of consecutive validation windows, same shapes as training."""
+        """Batches of consecutive validation windows, same shapes as training.
+
+        Under several processes each window goes to exactly one of them (no padding), so the
+        summed validation metrics equal a single process's.
+        """
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            return self._loader(self.val_set, UnpaddedDistributedSampler(self.val_set, trainer.world_size, trainer.global_rank))
         return self._loader(self.val_set)
 
     def state_dict(self) -> dict[str, int]:
         trainer = self.trainer
-        return {"samples_consumed": trainer.global_step * trainer.accumulate_grad_batches * self.batch_size}
+        per_step = trainer.accumulate_grad_batches * self.batch_size * trainer.world_size
+        return {"samples_consumed": trainer.global_step * per_step}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self.train_set.first_sample = state_dict["samples_consumed"]

@@ -116,8 +116,9 @@ class LanguageModelingTask(pl.LightningModule):
         for metric in (self.val_nats, self.val_tokens, self.val_characters):
             metric.reset()
         # A metric named "step" sets the x-axis value Lightning's loggers use for this row.
-        self.log_dict(metrics, prog_bar=True)
-        self.log("step", float(self._metrics_step()))
+        # The values are already reduced over processes; sync_dist only keeps Lightning from warning.
+        self.log_dict(metrics, prog_bar=True, sync_dist=True)
+        self.log("step", float(self._metrics_step()), sync_dist=True)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.checkpoint_step = checkpoint["global_step"]
