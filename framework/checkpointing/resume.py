@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from torch import nn
 from framework.errors import CheckpointMismatchError, ConfigError
 
 log = logging.getLogger(__name__)
+# A resumed run writes into its own checkpoint directory on purpose.
+warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
 
 RESUME_MODES = ("auto", "never")
 # Config keys that may differ between attempts of one run without being hyperparameter changes.
