@@ -23,8 +23,8 @@ from torch import nn
 from framework import run_record
 from framework.callbacks import (
     CheckpointOnSigterm,
-    RestoreRNGState,
     RunMetadataInCheckpoint,
+    SeedEachBatch,
     ValidateAtLastStep,
     build_callbacks,
 )
@@ -125,12 +125,13 @@ def build_trainer(
     """A Lightning Trainer from ``cfg.trainer`` with the configured loggers and callbacks.
 
     The framework's own callbacks are always added: validation at the last step, a checkpoint
-    on SIGTERM, RNG state and run metadata in checkpoints. Checkpoints are written atomically.
+    on SIGTERM, per-batch seeding (see SeedEachBatch) and run metadata in checkpoints.
+    Checkpoints are written atomically.
     """
     core_callbacks = [
         ValidateAtLastStep(),
         CheckpointOnSigterm(last_checkpoint_path(run_dir)),
-        RestoreRNGState(),
+        SeedEachBatch(cfg.seed),
         RunMetadataInCheckpoint(
             run_config=OmegaConf.to_container(cfg, resolve=True),
             tokenizer_json=corpus.tokenizer.to_str(),

@@ -95,3 +95,12 @@ def test_gradient_accumulation_and_processes_give_the_same_step(corpus, tmp_path
     for other in ("accumulated", "ddp"):
         compared = weights(tmp_path / other)
         assert max((reference[name] - compared[name]).abs().max().item() for name in reference) < 1e-6, other
+
+
+def test_each_process_and_batch_gets_its_own_dropout_seed():
+    from framework.callbacks.rng_state import batch_seed
+
+    seeds = {(rank, batch): batch_seed(1337, rank, batch) for rank in (0, 1) for batch in range(50)}
+    assert len(set(seeds.values())) == 100  # differ across processes and batches
+    assert batch_seed(1337, 1, 7) == seeds[(1, 7)] and batch_seed(1338, 1, 7) != seeds[(1, 7)]
+    assert all(0 <= seed < 2**63 for seed in seeds.values())

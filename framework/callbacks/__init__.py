@@ -14,13 +14,13 @@ from pytorch_lightning import Callback
 from framework.callbacks.final_validation import ValidateAtLastStep
 from framework.callbacks.preemption import CheckpointOnSigterm
 from framework.callbacks.progress_bar import StepProgressBar
-from framework.callbacks.rng_state import RestoreRNGState
+from framework.callbacks.rng_state import SeedEachBatch
 from framework.callbacks.run_metadata import RunMetadataInCheckpoint
 
 __all__ = [
     "CheckpointOnSigterm",
-    "RestoreRNGState",
     "RunMetadataInCheckpoint",
+    "SeedEachBatch",
     "StepProgressBar",
     "ValidateAtLastStep",
     "build_callbacks",
