@@ -125,7 +125,7 @@ def check_command_line(arguments: list[str]) -> list[str]:
     except HydraException as error:
         raise _explain_composition_error(plain, error) from None
     validate_config(cfg)
-    run_dirs = [item.split("=", 1)[1] for item in overrides if item.startswith("hydra.run.dir=")]
+    run_dirs = [item.split("=", 1)[1].strip("\"'") for item in overrides if item.startswith("hydra.run.dir=")]
     if cfg.resume not in RESUME_MODES:
         run_dir = Path(cfg.resume).expanduser()
         if not (run_dir / "checkpoints" / "last.ckpt").is_file():
