@@ -22,7 +22,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
-from framework.checkpointing import RESUME_MODES
+from framework.checkpointing import RESUME_MODES, resume_checkpoint
 from framework.errors import ConfigError, UserInputError
 from framework.schema import target_arguments, unknown_key_error, validate_config
 
@@ -143,11 +143,8 @@ def _protect_existing_run_dir(run_dir: Path, resume: str, arguments: list[str]) 
     A later attempt in the same run directory writes its Hydra files to
     ``.hydra/attempt-<time>/`` instead, so the first attempt's ``.hydra/config.yaml`` stays.
     """
-    if resume == "never" and (run_dir / "checkpoints" / "last.ckpt").exists():
-        raise ConfigError(
-            f"resume=never, but {run_dir} already holds last.ckpt, which a fresh run would overwrite. "
-            "Choose another run directory (hydra.run.dir=...) or drop resume=never to continue that run."
-        )
+    if resume == "never":
+        resume_checkpoint(resume, run_dir)  # refuses a directory that holds a checkpoint
     if (run_dir / ".hydra").is_dir() and not any(item.startswith("hydra.output_subdir=") for item in arguments):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         arguments = [*arguments, f"hydra.output_subdir=.hydra/attempt-{stamp}"]
