@@ -152,13 +152,17 @@ def _node_value(node: DictConfig, key: str, path: str) -> Any:
     return node[key]
 
 
+def _target_callable(target_path: str) -> Callable:
+    """The function a ``_target_`` calls: the class's ``__init__``, or the function itself."""
+    target = hydra.utils.get_object(target_path)
+    return target.__init__ if isinstance(target, type) else target
+
+
 def target_arguments(target_path: str) -> list[str]:
     """Keyword arguments accepted by the class or function at ``target_path``."""
-    target = hydra.utils.get_object(target_path)
-    function = target.__init__ if isinstance(target, type) else target
     return [
         name
-        for name, parameter in inspect.signature(function).parameters.items()
+        for name, parameter in inspect.signature(_target_callable(target_path)).parameters.items()
         if name != "self" and parameter.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
     ]
 
@@ -168,21 +172,20 @@ def check_instantiable(node: DictConfig, path: str) -> None:
     if "_target_" not in node:
         raise ConfigError(f"{path} has no _target_: it must name the class or function to build.")
     try:
-        target = hydra.utils.get_object(node._target_)
+        function = _target_callable(node._target_)
     except Exception:
         raise ConfigError(f"{path}._target_={node._target_!r} cannot be imported; check the dotted path.") from None
-    function: Callable = target.__init__ if isinstance(target, type) else target
-    parameters = inspect.signature(function).parameters
     try:
         hints = typing.get_type_hints(function)
     except Exception:  # annotations that do not resolve: check names only
         hints = {}
-    takes_any_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    valid = [name for name, p in parameters.items() if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD]
+    parameters = inspect.signature(function).parameters.values()
+    takes_any_keyword = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
+    valid = target_arguments(node._target_)
     for key in node:
         if key in HYDRA_KEYS:
             continue
-        if key not in parameters and not takes_any_keyword:
+        if key not in valid and not takes_any_keyword:
             raise unknown_key_error(f"{path}.{key}", valid)
         value = _node_value(node, key, f"{path}.{key}")
         if value is None and key in RUNTIME_ARGUMENTS.get(path, ()):
