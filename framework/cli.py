@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -25,6 +26,7 @@ from rich.console import Console
 from framework.checkpointing import RESUME_MODES, resume_checkpoint
 from framework.errors import ConfigError, UserInputError
 from framework.schema import target_arguments, unknown_key_error, validate_config
+from framework.strategy.launch import external_launcher, launch_rank
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -53,11 +55,14 @@ def _first_values(overrides: list[str]) -> list[str]:
 
 
 def _compose(overrides: list[str]) -> DictConfig:
+    """The job config as Hydra will compose it; ``${hydra:...}`` values resolve as in a job whose
+    output directory is ``.`` (the real one exists only once Hydra starts the job)."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):  # ${hydra:...} only resolves inside a Hydra job; paths are plain strings
-        for key in cfg.paths:
-            cfg.paths[key] = "."
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = "."
+        HydraConfig.instance().set_config(cfg)
+        del cfg["hydra"]
     return cfg
 
 
@@ -73,7 +78,7 @@ def _unknown_path_error(base: DictConfig, key: str, item: str) -> ConfigError:
     """
     parts, node = key.split("."), base
     for depth, part in enumerate(parts):
-        if not isinstance(node, DictConfig) or part not in node:
+        if not isinstance(node, DictConfig) or part not in node.keys():  # keys() includes ??? values
             valid = list(node.keys()) if isinstance(node, DictConfig) else []
             if isinstance(node, DictConfig) and "_target_" in node:
                 arguments = target_arguments(node._target_)
@@ -85,6 +90,16 @@ def _unknown_path_error(base: DictConfig, key: str, item: str) -> ConfigError:
             return unknown_key_error(".".join(parts[: depth + 1]), valid)
         node = node[part]
     return ConfigError(f"Config key '{key}' cannot be set.")
+
+
+def _has_key(cfg: DictConfig, key: str) -> bool:
+    """Whether dotted ``key`` is in ``cfg``, including keys whose value is still ``???``."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node.keys():
+            return False
+        node = node._get_node(part)
+    return True
 
 
 def _explain_composition_error(overrides: list[str], error: HydraException) -> ConfigError:
@@ -99,7 +114,7 @@ def _explain_composition_error(overrides: list[str], error: HydraException) -> C
     base = _compose([item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))])
     for item in overrides:
         key = item.split("=", 1)[0]
-        if key.startswith(("+", "~", "hydra")) or _is_group(key) or OmegaConf.select(base, key, default=KeyError) is not KeyError:
+        if key.startswith(("+", "~", "hydra")) or _is_group(key) or _has_key(base, key):
             continue
         return _unknown_path_error(base, key, item)
     return ConfigError(str(error).splitlines()[0])
@@ -118,6 +133,7 @@ def check_command_line(arguments: list[str]) -> list[str]:
     if any(argument.startswith("-") and argument not in ("-m", "--multirun") for argument in arguments):
         return arguments
     overrides = [argument for argument in arguments if not argument.startswith("-")]
+    multirun = "-m" in arguments or "--multirun" in arguments
     job_overrides = [item for item in overrides if not item.startswith("hydra")]
     plain = _first_values(job_overrides)
     try:
@@ -126,13 +142,20 @@ def check_command_line(arguments: list[str]) -> list[str]:
         raise _explain_composition_error(plain, error) from None
     validate_config(cfg)
     run_dirs = [item.split("=", 1)[1].strip("\"'") for item in overrides if item.startswith("hydra.run.dir=")]
+    launcher = external_launcher()
+    if launcher and not run_dirs and not multirun:
+        raise ConfigError(
+            f"This process is one of several started by {launcher}, and each would otherwise pick its own "
+            "time-stamped run directory. Give all of them the same one with hydra.run.dir=<dir>, for example "
+            "hydra.run.dir=logs/runs/$(date +%Y-%m-%d_%H-%M-%S) on the launching command line."
+        )
     if cfg.resume not in RESUME_MODES:
         run_dir = Path(cfg.resume).expanduser()
-        if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        if not (run_dir / "checkpoints" / "last.ckpt").exists():
             raise ConfigError(f"resume={cfg.resume}: {run_dir}/checkpoints/last.ckpt does not exist, so there is nothing to resume.")
         if not run_dirs:
             arguments, run_dirs = [*arguments, f"hydra.run.dir={run_dir.resolve()}"], [str(run_dir)]
-    if run_dirs and "-m" not in arguments and "--multirun" not in arguments:
+    if run_dirs and not multirun:
         arguments = _protect_existing_run_dir(Path(run_dirs[-1]).expanduser(), cfg.resume, arguments)
     return arguments
 
@@ -161,9 +184,19 @@ def user_errors_exit() -> Iterator[None]:
         sys.exit(2)
 
 
+def quiet_other_ranks(arguments: list[str]) -> list[str]:
+    """On a process other than rank 0: no Hydra files and no log file, warnings on the console."""
+    if launch_rank() == 0:
+        return arguments
+    extra = ["hydra/job_logging=other_ranks"]
+    if not any(item.startswith("hydra.output_subdir=") for item in arguments):
+        extra.append("hydra.output_subdir=null")
+    return [*arguments, *extra]
+
+
 def run(main, arguments: list[str] | None = None) -> None:
     """Check the command line, then call the Hydra ``main`` with it."""
-    arguments = sys.argv[1:] if arguments is None else arguments
+    arguments = quiet_other_ranks(sys.argv[1:] if arguments is None else arguments)
     with user_errors_exit():
         sys.argv = [sys.argv[0], *check_command_line(arguments)]
     main()

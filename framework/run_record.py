@@ -103,20 +103,28 @@ def start_record(
     return record
 
 
-def end_record(run_dir: Path, record: dict[str, Any], status: str, error: str = "", write: bool = True) -> None:
-    """Mark the run ``interrupted`` or ``failed``, with the error message."""
-    record.update(status=status, error=error, ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"))
+def end_record(run_dir: Path, record: dict[str, Any], status: str, error: BaseException, write: bool = True) -> None:
+    """Mark the run ``interrupted`` or ``failed``, with the error's message and type name."""
+    record.update(status=status, error=str(error), error_type=type(error).__name__, ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"))
     write_record(run_dir, record, write)
 
 
 def finish_record(
-    run_dir: Path, record: dict[str, Any], step: int, metrics: dict[str, float], objective: dict[str, float], write: bool = True
+    run_dir: Path,
+    record: dict[str, Any],
+    step: int,
+    metrics: dict[str, float],
+    objective: dict[str, float],
+    processes: list[dict[str, Any]],
+    write: bool = True,
 ) -> None:
-    """Mark the run finished with its final step, final validation metrics and sweep objective."""
+    """Mark the run finished with its final step, final validation metrics, sweep objective and
+    the facts of each process (``framework.strategy.processes``)."""
     record.update(
         status="finished",
         ended_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
         final={"step": step, "metrics": metrics},
         objective=objective,
+        processes=processes,
     )
     write_record(run_dir, record, write)

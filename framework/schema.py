@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 import hydra.utils
+import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from framework.data.cleaning import CLEANING_STEPS
@@ -284,11 +285,26 @@ def check_rules(cfg: DictConfig) -> None:
         f"optimized_metric={cfg.optimized_metric} is never logged by {cfg.task._target_}; "
         f"it logs {', '.join(logged)}.",
     )
+    _check_strategy_device(trainer)
     sample = cfg.sample
     _require(sample.prompt != "", "sample.prompt is empty; give at least one character to start the sample from.")
     _require(sample.max_new_tokens >= 0, f"sample.max_new_tokens={sample.max_new_tokens} must be 0 or more.")
     _require(sample.temperature > 0, f"sample.temperature={sample.temperature} must be > 0.")
     _require(sample.top_k is None or sample.top_k >= 1, f"sample.top_k={sample.top_k} must be null or at least 1.")
+
+
+def _check_strategy_device(trainer: DictConfig) -> None:
+    """Lightning's FSDP1 ``FSDPStrategy`` needs CUDA; say so before any data is prepared."""
+    strategy = trainer.get("strategy")
+    if not (isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(".FSDPStrategy")):
+        return
+    on_cpu = trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not torch.cuda.is_available())
+    _require(
+        not on_cpu,
+        f"strategy=fsdp1 (Lightning's FSDPStrategy) runs on CUDA GPUs only, but trainer.accelerator="
+        f"{trainer.accelerator} runs on CPU here. Use strategy=fsdp (FSDP2 through ModelParallelStrategy), "
+        "which shards the same way on CPU with gloo and on GPUs with nccl.",
+    )
 
 
 def validate_config(cfg: DictConfig) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 from framework import cli
 from framework.errors import TrainingDivergedError
 from framework.report import print_summary
+from framework.strategy import launch
 from framework.sweep import register_resolvers
 from framework.training import train
 
@@ -30,9 +32,19 @@ def main(cfg: DictConfig) -> float | None:
     """Hydra entry point: train with ``cfg`` and return the objective.
 
     Bad input exits with status 2 and one paragraph. In a sweep, a trial whose loss diverges
-    returns NaN, which sweepers record as a failed trial, and the sweep goes on.
+    returns NaN, which sweepers record as a failed trial, and the sweep goes on. A sweep job
+    that needs several processes runs as its own single-run command (``framework.strategy.launch``).
     """
+    cfg = launch.config_of_rank_zero(cfg)
     with cli.user_errors_exit():
+        if launch.lightning_starts_processes(cfg.trainer):
+            hydra_config = HydraConfig.get()
+            if hydra_config.mode == RunMode.MULTIRUN:
+                output_dir = Path(hydra_config.runtime.output_dir)
+                overrides = list(hydra_config.overrides.task)
+                return launch.run_sweep_job_in_own_process(overrides, output_dir, cfg.optimized_metric)
+            if launch.launch_rank() == 0:
+                launch.share_config_with_started_processes(cfg)
         try:
             result = train(cfg)
         except TrainingDivergedError as error:

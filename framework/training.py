@@ -33,7 +33,7 @@ from framework.checkpointing import (
     check_architecture,
     check_resume_compatible,
     last_checkpoint_path,
-    load_checkpoint_file,
+    read_checkpoint_summary,
     resume_checkpoint,
 )
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
@@ -41,6 +41,7 @@ from framework.errors import ConfigError
 from framework.logger import best_logged_value, build_loggers, define_wandb_metrics, finish_loggers, log_sample
 from framework.report import sample_text
 from framework.schema import validate_config
+from framework.strategy.processes import gather_process_facts
 from framework.tokenizer import characters_per_token
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def build_trainer(
 
 def _resume_state(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
     path = resume_checkpoint(cfg.resume, run_dir)
-    return path, (load_checkpoint_file(path) if path else None)
+    return path, (read_checkpoint_summary(path) if path else None)
 
 
 def train(cfg: DictConfig) -> TrainingResult | None:
@@ -207,22 +208,25 @@ def train(cfg: DictConfig) -> TrainingResult | None:
             log_sample(trainer.loggers, run_dir, trainer.global_step, cfg.sample.prompt, sample)
     except BaseException as error:
         status = "interrupted" if isinstance(error, SIGTERMException) else "failed"
-        run_record.end_record(run_dir, record, status, str(error), write=is_rank_zero)
+        run_record.end_record(run_dir, record, status, error, write=is_rank_zero)
         raise
     finally:
         finish_loggers(trainer.loggers)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+    checkpoint_callback = trainer.checkpoint_callback
+    best_checkpoint = getattr(checkpoint_callback, "best_model_path", None) or None
+    processes = gather_process_facts(trainer.global_rank, cfg, best_checkpoint)
     objective = best_logged_value(run_dir / "metrics.csv", cfg.optimized_metric, task.METRICS[cfg.optimized_metric])
     run_record.finish_record(
-        run_dir, record, trainer.global_step, metrics, objective={cfg.optimized_metric: objective}, write=is_rank_zero
+        run_dir, record, trainer.global_step, metrics, objective={cfg.optimized_metric: objective}, processes=processes,
+        write=is_rank_zero,
     )
-    checkpoint_callback = trainer.checkpoint_callback
     return TrainingResult(
         metrics=metrics,
         objective=objective,
         sample=sample,
         run_dir=run_dir,
-        best_checkpoint=getattr(checkpoint_callback, "best_model_path", None) or None,
+        best_checkpoint=best_checkpoint,
         last_checkpoint=getattr(checkpoint_callback, "last_model_path", None) or None,
         trainer=trainer,
         task=task,

@@ -119,13 +119,19 @@ def test_validation_split_shorter_than_one_window_is_refused(make_config, tmp_pa
         build_corpus(cfg)
 
 
-def test_slurm_launcher_runs_one_task_per_device():
-    overrides = ["hydra/launcher=slurm", "trainer.devices=4", "trainer.num_nodes=2", "hydra.launcher.partition=gpu"]
+def test_submitit_slurm_launcher_runs_one_task_per_device_on_each_node():
+    import dataclasses
+
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
+    overrides = ["hydra/launcher=submitit_slurm", "trainer.devices=4", "trainer.num_nodes=2", "hydra.launcher.partition=gpu"]
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         launcher = compose(config_name="train", overrides=overrides, return_hydra_config=True).hydra.launcher
     assert launcher["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher["tasks_per_node"], launcher["gpus_per_node"], launcher["nodes"], launcher["partition"]) == (4, 4, 2, "gpu")
     assert launcher["timeout_min"] == 240
+    # ours replaces the plugin's config, so it must carry every key the plugin reads
+    assert set(launcher) == {field.name for field in dataclasses.fields(SlurmQueueConf)}
 
 
 def test_wandb_runs_are_tagged_with_the_experiment(tmp_path):

@@ -1,18 +1,39 @@
-"""Data parallel training on CPU with 2 processes (gloo): the same numbers as one process."""
+"""Distributed training on CPU with 2 processes (gloo): DDP and FSDP2 give one process's numbers,
+sharded checkpoints resume and consolidate, and every way of starting the processes works."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import hydra.utils
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from torch.utils.data import DistributedSampler
 
-from framework.checkpointing import load_checkpoint_file
-from framework.data.datamodule import RandomWindows, SequentialWindows, UnpaddedDistributedSampler
+from framework.checkpointing import load_checkpoint_file, read_checkpoint_summary
+from framework.checkpointing.consolidate import main
+from framework.cli import check_command_line
+from framework.data.datamodule import LanguageModelingDataModule, RandomWindows, SequentialWindows, UnpaddedDistributedSampler
+from framework.errors import ConfigError
+from framework.models import GPT, LSTMLanguageModel
+from framework.strategy.fsdp import sharding_units
+from framework.strategy.launch import (
+    RANK_ZERO_CONFIG_ENV,
+    config_of_rank_zero,
+    external_launcher,
+    launch_rank,
+    lightning_starts_processes,
+    share_config_with_started_processes,
+)
+from framework.tasks import LanguageModelingTask
+from framework.training import build_corpus, build_datamodule, build_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,9 +51,9 @@ def test_validation_windows_are_split_without_padding():
     assert [len(UnpaddedDistributedSampler(windows, 2, rank)) for rank in (0, 1)] == [6, 5]
 
 
-def run(*overrides, run_dir):
+def run(*overrides, run_dir, launcher=("-m",)):
     result = subprocess.run(
-        [sys.executable, "-m", "framework.train", *overrides, f"hydra.run.dir={run_dir}"],
+        [sys.executable, *launcher, "framework.train", *overrides, f"hydra.run.dir={run_dir}"],
         cwd=run_dir.parent, capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
     )
@@ -40,61 +61,179 @@ def run(*overrides, run_dir):
     return result
 
 
-def recipe(corpus, tmp_path):
+def recipe(corpus, cache_dir):
     return [
         "data=text_files", f"data.path={corpus}", "tokenizer=char", "data.block_size=32", "model.n_layer=2",
         "model.n_head=2", "model.n_embd=32", "model.dropout=0.0", "trainer.deterministic=true",
         "trainer.accelerator=cpu", "trainer.limit_val_batches=1.0", "callbacks.progress_bar=null",
-        "sample.max_new_tokens=5", "logger=csv", f"paths.cache_dir={tmp_path / 'cache'}",
+        "sample.max_new_tokens=5", "logger=csv", f"paths.cache_dir={cache_dir}",
     ]
 
 
-@pytest.fixture
-def corpus(tmp_path, shakespeare_path):
-    path = tmp_path / "corpus.txt"
+# A constant learning rate after warmup, so a run stopped at step 10 and continued with
+# max_steps=20 takes the same steps as a 20-step run.
+CURVE = ["trainer.val_check_interval=5", "scheduler=constant", "scheduler.warmup_steps=5"]
+# A config value that resolves differently in every process unless rank 0's config is shared.
+PER_PROCESS_NAME = 'callbacks.model_checkpoint.filename="best-${hydra:job.name}-step{step:06d}"'
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, shakespeare_path):
+    path = tmp_path_factory.mktemp("data") / "corpus.txt"
     path.write_text(shakespeare_path.read_text()[:100_000])
     return path
 
 
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint_file(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+def evaluations(run_dir: Path) -> list[tuple[int, str, str]]:
+    with (run_dir / "metrics.csv").open() as file:
+        return [(int(row["step"]), row["val/loss"], row["val/ppl"]) for row in csv.DictReader(file) if row.get("val/loss")]
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint_file(checkpoint)["state_dict"]
+
+
+def largest_difference(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> float:
+    assert first.keys() == second.keys()
+    return max((first[name] - second[name]).abs().max().item() for name in first)
+
+
+@pytest.fixture(scope="module")
+def one_process_run(corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("one")
+    run(*recipe(corpus, root / "cache"), *CURVE, "trainer.max_steps=20", "data.batch_size=12", run_dir=root / "run")
+    return root / "run"
 
 
 @pytest.mark.slow
-def test_two_processes_with_half_batches_follow_one_process(corpus, tmp_path):
-    common = [*recipe(corpus, tmp_path), "trainer.max_steps=20", "trainer.val_check_interval=5", "scheduler.warmup_steps=5"]
-    run(*common, "data.batch_size=12", run_dir=tmp_path / "one")
-    run(*common, "data.batch_size=6", "strategy=ddp", "trainer.devices=2", run_dir=tmp_path / "two")
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_with_half_batches_follow_one_process(corpus, one_process_run, tmp_path, strategy):
+    run_dir = tmp_path / strategy
+    overrides = [*recipe(corpus, tmp_path / "cache"), *CURVE, "trainer.max_steps=20", "data.batch_size=6"]
+    run(*overrides, f"strategy={strategy}", "trainer.devices=2", PER_PROCESS_NAME, run_dir=run_dir)
 
-    def evaluations(run_dir):
-        with (run_dir / "metrics.csv").open() as file:
-            return [(int(row["step"]), float(row["val/loss"]), float(row["val/ppl"])) for row in csv.DictReader(file) if row.get("val/loss")]
-
-    one, two = evaluations(tmp_path / "one"), evaluations(tmp_path / "two")
+    one, two = evaluations(one_process_run), evaluations(run_dir)
     assert [step for step, _, _ in one] == [step for step, _, _ in two] == [5, 10, 15, 20]
     for (_, loss_one, ppl_one), (_, loss_two, ppl_two) in zip(one, two):
-        assert abs(loss_one - loss_two) < 1e-5 and abs(ppl_one - ppl_two) / ppl_one < 1e-5
-    weights_one, weights_two = weights(tmp_path / "one"), weights(tmp_path / "two")
-    assert max((weights_one[name] - weights_two[name]).abs().max().item() for name in weights_one) < 1e-5
-    # one run directory, written by the first process only
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "corpus.txt", "one", "two"]
-    assert not list((tmp_path / "two").glob("attempt-*"))
+        assert abs(float(loss_one) - float(loss_two)) < 1e-5 and abs(float(ppl_one) - float(ppl_two)) / float(ppl_one) < 1e-5
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if strategy == "fsdp":  # a directory of shards, one per process
+        assert sorted(path.name for path in last.iterdir()) == [".metadata", "__0_0.distcp", "__1_0.distcp", "meta.pt"]
+        main(["--output", str(tmp_path / "consolidated.ckpt"), str(last)])
+        last = tmp_path / "consolidated.ckpt"
+    assert largest_difference(weights(one_process_run / "checkpoints" / "last.ckpt"), weights(last)) < 1e-5
+
+    # one run directory, written by rank 0 only; every process ran rank 0's resolved config
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "consolidated.ckpt") == ["cache", strategy]
+    assert sorted(path.name for path in run_dir.iterdir()) == [
+        ".hydra", "checkpoints", "hparams.yaml", "metrics.csv", "run.json", "samples.txt", "tokenizer.json", "train.log",
+    ]
+    processes = json.loads((run_dir / "run.json").read_text())["processes"]
+    assert [process["rank"] for process in processes] == [0, 1]
+    assert processes[0]["config_sha256"] == processes[1]["config_sha256"]
+    best = str(run_dir / "checkpoints" / "best-train-step000020.ckpt")
+    assert processes[0]["best_checkpoint"] == processes[1]["best_checkpoint"] == best
+
+
+@pytest.mark.slow
+def test_fsdp_resumes_from_sharded_checkpoint_and_consolidates(corpus, tmp_path):
+    common = [*recipe(corpus, tmp_path / "cache"), *CURVE, "data.batch_size=6", "strategy=fsdp", "trainer.devices=2"]
+    run(*common, "trainer.max_steps=20", run_dir=tmp_path / "uninterrupted")
+    run(*common, "trainer.max_steps=10", run_dir=tmp_path / "resumed")
+    assert json.loads((tmp_path / "resumed" / "run.json").read_text())["final"]["step"] == 10
+    resumed = run(*common, "trainer.max_steps=20", run_dir=tmp_path / "resumed")
+    assert "Resuming from" in resumed.stdout + resumed.stderr
+
+    assert evaluations(tmp_path / "resumed") == evaluations(tmp_path / "uninterrupted")  # identical strings
+    consolidated = {}
+    for name in ("uninterrupted", "resumed"):
+        consolidated[name] = main([str(tmp_path / name / "checkpoints" / "last.ckpt")])
+        assert consolidated[name] == tmp_path / name / "checkpoints" / "last-consolidated.ckpt"
+    first, second = (load_checkpoint_file(path) for path in consolidated.values())
+    assert all(torch.equal(first["state_dict"][key], second["state_dict"][key]) for key in first["state_dict"])
+    assert first["global_step"] == 20 and first["run_config"]["trainer"]["strategy"]["_target_"] == "framework.strategy.FSDP2Strategy"
+
+    # The consolidated file on one process gives the sharded run's final validation loss.
+    cfg = OmegaConf.create(first["run_config"])
+    task = LanguageModelingTask.load_from_checkpoint(
+        consolidated["uninterrupted"], model=build_model(cfg, first["state_dict"]["model.transformer.wte.weight"].shape[0]),
+        characters_per_token=None, weights_only=True,
+    )
+    corpus_ = build_corpus(cfg)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (metrics,) = trainer.validate(task, datamodule=build_datamodule(cfg, corpus_), verbose=False)
+    assert metrics["val/loss"] == pytest.approx(float(evaluations(tmp_path / "uninterrupted")[-1][1]), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_fsdp_shards_the_lstm_layers(corpus, tmp_path):
+    gpt_free = [item for item in recipe(corpus, tmp_path / "cache") if not item.startswith("model.")]
+    overrides = [*gpt_free, "model=lstm", "model.n_embd=32", "model.hidden_size=32", "model.n_layer=2"]
+    run(*overrides, "trainer.max_steps=3", "scheduler.warmup_steps=1", "strategy=fsdp", "trainer.devices=2", run_dir=tmp_path / "run")
+    checkpoint = read_checkpoint_summary(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert checkpoint["global_step"] == 3
+    assert {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items() if "lstm" in name} == {
+        f"model.lstm.{kind}_l{layer}": shape
+        for layer in (0, 1)
+        for kind, shape in (("weight_ih", (128, 32)), ("weight_hh", (128, 32)), ("bias_ih", (128,)), ("bias_hh", (128,)))
+    }
+
+
+@pytest.mark.slow
+def test_torchrun_started_processes_are_detected_and_share_one_run_directory(corpus, one_process_run, tmp_path):
+    overrides = [*recipe(corpus, tmp_path / "cache"), *CURVE, "trainer.max_steps=20", "data.batch_size=6", "strategy=ddp", "trainer.devices=2"]
+    torchrun = ("-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m")
+    run(*overrides, run_dir=tmp_path / "run", launcher=torchrun)
+    assert [(step, round(float(loss), 5)) for step, loss, _ in evaluations(tmp_path / "run")] == [
+        (step, round(float(loss), 5)) for step, loss, _ in evaluations(one_process_run)
+    ]
+    assert [process["rank"] for process in json.loads((tmp_path / "run" / "run.json").read_text())["processes"]] == [0, 1]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "run"]
+
+
+@pytest.mark.slow
+def test_multirun_of_ddp_jobs_gives_one_directory_per_job_and_leaves_no_process(corpus, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        sys.executable, "-m", "framework.train", "-m", "optimizer.lr=1e-3,3e-3", "strategy=ddp", "trainer.devices=2",
+        "trainer.accelerator=cpu", "trainer.max_steps=3", *recipe(corpus, tmp_path / "cache"), "scheduler.warmup_steps=1",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    jobs = sorted(path for path in sweep_dir.iterdir() if path.is_dir())
+    assert [job.name for job in jobs] == ["0_optimizer.lr=0.001", "1_optimizer.lr=0.003"]
+    for job, lr in zip(jobs, (1e-3, 3e-3)):
+        record = json.loads((job / "run.json").read_text())
+        assert (record["config"]["optimizer"]["lr"], record["status"], record["final"]["step"]) == (lr, "finished", 3)
+        assert [process["rank"] for process in record["processes"]] == [0, 1]
+        assert sorted(path.name for path in job.iterdir() if path.is_dir()) == [".hydra", "checkpoints"]  # nothing nested
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cache", "sweep"]
+    leftover = [pid for pid in os.listdir("/proc") if pid.isdigit() and str(sweep_dir).encode() in _command_line(pid)]
+    assert leftover == []
+
+
+def _command_line(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # the process ended while we looked
+        return b""
 
 
 @pytest.mark.slow
 def test_gradient_accumulation_and_processes_give_the_same_step(corpus, tmp_path):
     # SGD without momentum: the step is the gradient itself, so any difference in it shows.
     common = [
-        *recipe(corpus, tmp_path), "trainer.max_steps=1", "scheduler=constant", "trainer.limit_val_batches=1",
+        *recipe(corpus, tmp_path / "cache"), "trainer.max_steps=1", "scheduler=constant", "trainer.limit_val_batches=1",
         "optimizer=sgd", "optimizer.momentum=0", "optimizer.lr=1.0", "trainer.gradient_clip_val=0",
     ]
     run(*common, "data.batch_size=8", run_dir=tmp_path / "batch8")
     run(*common, "data.batch_size=2", "trainer.accumulate_grad_batches=4", run_dir=tmp_path / "accumulated")
     run(*common, "data.batch_size=1", "trainer.accumulate_grad_batches=4", "strategy=ddp", "trainer.devices=2", run_dir=tmp_path / "ddp")
-    reference = weights(tmp_path / "batch8")
+    reference = weights(tmp_path / "batch8" / "checkpoints" / "last.ckpt")
     for other in ("accumulated", "ddp"):
-        compared = weights(tmp_path / other)
-        assert max((reference[name] - compared[name]).abs().max().item() for name in reference) < 1e-6, other
+        assert largest_difference(reference, weights(tmp_path / other / "checkpoints" / "last.ckpt")) < 1e-6, other
 
 
 def test_each_process_and_batch_gets_its_own_dropout_seed():
@@ -104,3 +243,87 @@ def test_each_process_and_batch_gets_its_own_dropout_seed():
     assert len(set(seeds.values())) == 100  # differ across processes and batches
     assert batch_seed(1337, 1, 7) == seeds[(1, 7)] and batch_seed(1338, 1, 7) != seeds[(1, 7)]
     assert all(0 <= seed < 2**63 for seed in seeds.values())
+
+
+def test_training_samples_are_disjoint_across_ranks_and_dataloader_workers():
+    tokens = np.arange(5000, dtype=np.uint16)  # every window is distinct
+    module = LanguageModelingDataModule(tokens, tokens[:100], block_size=8, batch_size=3, num_train_samples=48, seed=0, num_workers=2)
+    seen = []
+    for rank in (0, 1):
+        module.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        seen += [tuple(window.tolist()) for inputs, _ in module.train_dataloader() for window in inputs]
+    every_sample = sorted(tuple(module.train_set[index][0].tolist()) for index in range(48))
+    assert len(seen) == 48 and sorted(seen) == every_sample  # each sample once, across ranks and workers
+
+
+TORCHRUN_RANK_5_OF_8 = {
+    "TORCHELASTIC_RUN_ID": "job", "RANK": "5", "LOCAL_RANK": "1", "GROUP_RANK": "1", "WORLD_SIZE": "8",
+    "LOCAL_WORLD_SIZE": "4", "MASTER_ADDR": "node1", "MASTER_PORT": "29500",
+}
+SLURM_RANK_5_OF_8 = {
+    "SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "4", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NODEID": "1",
+    "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "42", "SLURM_NODELIST": "node[1-2]",
+}
+
+
+@pytest.mark.parametrize(
+    "environment, launcher, cluster", [(TORCHRUN_RANK_5_OF_8, "torchrun", "TorchElasticEnvironment"), (SLURM_RANK_5_OF_8, "slurm", "SLURMEnvironment")]
+)
+def test_externally_started_multi_node_processes_are_detected(monkeypatch, make_config, environment, launcher, cluster):
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert external_launcher() == launcher and launch_rank() == 5
+    cfg = make_config(["strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=4", "trainer.num_nodes=2", "logger=none"])
+    assert not lightning_starts_processes(cfg.trainer)  # the launcher started them
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+    assert type(trainer.strategy.cluster_environment).__name__ == cluster
+    assert (trainer.world_size, trainer.global_rank, trainer.node_rank, trainer.local_rank) == (8, 5, 1, 1)
+    with pytest.raises(ConfigError, match=f"one of several started by {launcher}.*hydra.run.dir=<dir>"):
+        check_command_line(["strategy=ddp", "trainer.devices=4", "trainer.num_nodes=2"])
+
+
+def test_processes_lightning_starts_take_rank_zeros_resolved_config(monkeypatch, make_config):
+    for name in ("RANK", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "NODE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(RANK_ZERO_CONFIG_ENV, raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    rank_zero = make_config(["strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"])
+    assert lightning_starts_processes(rank_zero.trainer)
+    share_config_with_started_processes(rank_zero)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # as in the process Lightning starts for the second device
+    own = make_config(["strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "seed=7"])
+    adopted = config_of_rank_zero(own)
+    assert adopted.seed == 1337 and OmegaConf.to_container(adopted) == OmegaConf.to_container(rank_zero, resolve=True)
+
+
+def test_lightning_fsdp1_strategy_is_refused_on_cpu_before_any_work():
+    with pytest.raises(ConfigError, match=r"strategy=fsdp1 \(Lightning's FSDPStrategy\) runs on CUDA GPUs only.*strategy=fsdp"):
+        check_command_line(["strategy=fsdp1", "trainer.accelerator=cpu", "trainer.devices=2"])
+
+
+def test_consolidation_refuses_what_is_not_a_sharded_checkpoint_and_never_overwrites(tmp_path, capsys):
+    single_file = tmp_path / "last.ckpt"
+    single_file.write_bytes(b"not sharded")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(single_file)])
+    assert exit_info.value.code == 2 and "is not a sharded checkpoint" in capsys.readouterr().err
+
+    sharded = tmp_path / "shards.ckpt"
+    sharded.mkdir()
+    (sharded / "meta.pt").write_bytes(b"")
+    (sharded / ".metadata").write_bytes(b"")
+    existing = tmp_path / "shards-consolidated.ckpt"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(sharded)])
+    assert exit_info.value.code == 2 and "already exists" in capsys.readouterr().err
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_models_name_their_fsdp_units():
+    gpt = GPT(vocab_size=10, block_size=8, n_layer=3, n_head=2, n_embd=8)
+    assert sharding_units(gpt) == list(gpt.transformer.h) and len(sharding_units(gpt)) == 3
+    lstm = LSTMLanguageModel(vocab_size=10, n_embd=8, hidden_size=8, n_layer=2)
+    assert sharding_units(lstm) == [lstm.lstm]

@@ -8,13 +8,17 @@ from framework.checkpointing.resume import (
     last_checkpoint_path,
     resume_checkpoint,
 )
+from framework.checkpointing.sharded import consolidate, is_sharded_checkpoint, read_checkpoint_summary
 
 __all__ = [
     "RESUME_MODES",
     "AtomicCheckpointIO",
     "check_architecture",
     "check_resume_compatible",
+    "consolidate",
+    "is_sharded_checkpoint",
     "last_checkpoint_path",
     "load_checkpoint_file",
+    "read_checkpoint_summary",
     "resume_checkpoint",
 ]

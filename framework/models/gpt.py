@@ -176,6 +176,10 @@ class GPT(nn.Module):
             total -= self.transformer.wpe.weight.numel()
         return total
 
+    def sharding_units(self) -> list[nn.Module]:
+        """The Transformer blocks: each is one FSDP unit (``framework.strategy.FSDP2Strategy``)."""
+        return list(self.transformer.h)
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 token ids -> (B, T, vocab_size) logits."""
         _, T = idx.shape

@@ -65,6 +65,10 @@ class LSTMLanguageModel(nn.Module):
         """Number of distinct parameters (tied weights counted once)."""
         return sum(p.numel() for p in self.parameters())
 
+    def sharding_units(self) -> list[nn.Module]:
+        """The LSTM layers, one FSDP unit (``framework.strategy.FSDP2Strategy``)."""
+        return [self.lstm]
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 token ids -> (B, T, vocab_size) logits."""
         hidden, _ = self.lstm(self.dropout(self.embedding(idx)))

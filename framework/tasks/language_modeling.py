@@ -17,6 +17,7 @@ from torchmetrics import SumMetric
 
 from framework.errors import TrainingDivergedError
 from framework.optim import apply_configured_hyperparameters, build_optimizer
+from framework.strategy import FSDP2Strategy
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,12 @@ class LanguageModelingTask(pl.LightningModule):
         if self.checkpoint_step:  # resumed: the config's hyperparameters win over the checkpoint's
             scheduler = self.lr_schedulers()
             apply_configured_hyperparameters(self.model, self.optimizers().optimizer, scheduler, self.optimizer_config)
+
+    def configure_model(self) -> None:
+        """Shard the model when the strategy is FSDP2 (Lightning calls this before optimizers exist;
+        ``load_from_checkpoint`` calls it without a Trainer)."""
+        if self._trainer is not None and isinstance(self.trainer.strategy, FSDP2Strategy):
+            self.trainer.strategy.shard(self.model)
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.optimizer_config)
