@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.rank_zero import rank_zero_only as fabric_rank_zero_only
+from lightning_utilities.core.rank_zero import rank_zero_only as lightning_rank_zero_only
 from omegaconf import OmegaConf
 from torch.utils.data import DistributedSampler
 
@@ -277,6 +279,8 @@ def test_externally_started_multi_node_processes_are_detected(monkeypatch, make_
     assert external_launcher() == launcher and launch_rank() == 5
     cfg = make_config(["strategy=ddp", "trainer.accelerator=cpu", "trainer.devices=4", "trainer.num_nodes=2", "logger=none"])
     assert not lightning_starts_processes(cfg.trainer)  # the launcher started them
+    for rank_zero_only in (fabric_rank_zero_only, lightning_rank_zero_only):  # the Trainer sets them process-wide
+        monkeypatch.setattr(rank_zero_only, "rank", rank_zero_only.rank)
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
     assert type(trainer.strategy.cluster_environment).__name__ == cluster
     assert (trainer.world_size, trainer.global_rank, trainer.node_rank, trainer.local_rank) == (8, 5, 1, 1)

@@ -8,6 +8,7 @@ the device mesh and the distributed checkpoints; this module only decides what i
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import torch
@@ -15,6 +16,9 @@ from pytorch_lightning.strategies import ModelParallelStrategy
 from torch import nn
 
 from framework.errors import ConfigError
+
+# Writing last.ckpt again replaces its shards on purpose.
+warnings.filterwarnings("ignore", message="Detected an existing checkpoint in .*overwriting")
 
 MixedPrecision = Literal["auto", "bf16", "fp16", "none"]
 _PARAM_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

@@ -1,0 +1,109 @@
+"""Training throughput of the framework's GPT on one device: tokens/s and MFU.
+
+    python benchmarks/gpu_check.py --strategy auto   # plain single-device training
+    python benchmarks/gpu_check.py --strategy fsdp   # FSDP2 on one device (sharding code path)
+
+Trains the GPT-2 124M configuration (n_layer 12, n_head 12, n_embd 768, block_size 1024,
+vocab 50304) through the framework's task, DataModule and Lightning Trainer on random token ids
+(throughput does not depend on the text), in bf16-mixed with fused AdamW on CUDA. The first
+``--warmup`` steps are not timed. Prints the median step time, tokens/s and MFU against the
+device's peak bf16 FLOP/s.
+
+FLOPs per token follow Chowdhery et al. (2022), *PaLM*, appendix B, as nanoGPT estimates them:
+6 N for the N parameters (the LM head shares the token embedding) plus 12 n_layer n_embd
+block_size for attention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from framework.data import LanguageModelingDataModule
+from framework.models import GPT
+from framework.strategy import FSDP2Strategy
+from framework.tasks import LanguageModelingTask
+
+# Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s).
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
+
+
+def peak_flops(device_name: str) -> float | None:
+    return next((flops for name, flops in PEAK_BF16_FLOPS.items() if name in device_name), None)
+
+
+def flops_per_token(model: GPT) -> float:
+    config = model.config
+    return 6 * model.num_parameters() + 12 * config.n_layer * config.n_embd * config.block_size
+
+
+class StepTimer(pl.Callback):
+    """Wall time of each optimizer step after the first ``warmup`` (CUDA synchronized)."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.seconds, self._start = warmup, [], 0.0
+
+    def _sync(self, module: pl.LightningModule) -> None:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self._sync(module)
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self._sync(module)
+        if batch_idx >= self.warmup:
+            self.seconds.append(time.perf_counter() - self._start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--strategy", choices=["auto", "fsdp"], default="auto")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--n-layer", type=int, default=12)
+    parser.add_argument("--n-head", type=int, default=12)
+    parser.add_argument("--n-embd", type=int, default=768)
+    parser.add_argument("--block-size", type=int, default=1024)
+    parser.add_argument("--vocab-size", type=int, default=50304)
+    args = parser.parse_args()
+
+    cuda = torch.cuda.is_available()
+    torch.set_float32_matmul_precision("high")
+    model = GPT(vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+    optimizer = {"_target_": "torch.optim.AdamW", "lr": 6e-4, "weight_decay": 0.1, "betas": [0.9, 0.95], "fused": cuda}
+    scheduler = {"_target_": "framework.optim.constant", "warmup_steps": 0}
+    task = LanguageModelingTask(model, optimizer=optimizer, scheduler=scheduler)
+    tokens = np.random.default_rng(0).integers(0, args.vocab_size, size=20_000_000, dtype=np.uint32)
+    data = LanguageModelingDataModule(
+        tokens, tokens[:100_000], block_size=args.block_size, batch_size=args.batch_size,
+        num_train_samples=args.steps * args.batch_size, seed=0,
+    )
+    timer = StepTimer(args.warmup)
+    trainer = pl.Trainer(
+        accelerator="gpu" if cuda else "cpu", devices=1, max_steps=args.steps, limit_val_batches=0,
+        precision="bf16-mixed", strategy=FSDP2Strategy() if args.strategy == "fsdp" else "auto",
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+    )
+    trainer.fit(task, datamodule=data)
+
+    step_seconds = statistics.median(timer.seconds)
+    tokens_per_second = args.batch_size * args.block_size / step_seconds
+    device = torch.cuda.get_device_name() if cuda else "cpu"
+    peak = peak_flops(device)
+    mfu = f"{flops_per_token(model) * tokens_per_second / peak:.1%}" if peak else "n/a (no peak for this device)"
+    print(
+        f"strategy={args.strategy} device={device} params={model.num_parameters():,} batch={args.batch_size}x{args.block_size} "
+        f"steps timed={len(timer.seconds)} median step={step_seconds * 1000:.1f} ms tokens/s={tokens_per_second:,.0f} MFU={mfu}"
+    )
+
+
+if __name__ == "__main__":
+    main()
