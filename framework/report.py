@@ -14,26 +14,46 @@ from torch import nn
 from framework.models import generate
 
 
-def sample_text(
-    model: nn.Module, tokenizer: Tokenizer, prompt: str, max_new_tokens: int, temperature: float, top_k: int | None, seed: int
-) -> str:
-    """Decode one sample of ``max_new_tokens`` tokens continuing ``prompt``, on CPU, seeded."""
-    model = model.cpu()
-    generator = torch.Generator().manual_seed(seed)
+def sample_texts(
+    model: nn.Module,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    num_samples: int = 1,
+    seed: int = 1337,
+) -> list[str]:
+    """``num_samples`` decoded continuations of ``prompt`` (prompt included), on CPU, seeded.
+
+    A model with a ``block_size`` sees at most its last ``block_size`` tokens; a longer prompt
+    is cropped from the front. Sampling follows :func:`framework.models.generate`.
+
+    Raises:
+        ValueError: a prompt with no tokens, ``num_samples < 1`` or a sampling setting out of range.
+    """
+    prompt_ids = tokenizer.encode(prompt).ids
+    context_size = getattr(model, "block_size", None)
+    if context_size is not None:
+        prompt_ids = prompt_ids[-context_size:]
+    if num_samples < 1:
+        raise ValueError(f"num_samples={num_samples} must be at least 1.")
     ids = generate(
-        model,
-        torch.tensor([tokenizer.encode(prompt).ids]),
+        model.cpu(),
+        torch.tensor([prompt_ids] * num_samples, dtype=torch.long).reshape(num_samples, len(prompt_ids)),
         max_new_tokens,
         temperature=temperature,
         top_k=top_k,
-        context_size=getattr(model, "block_size", None),
-        generator=generator,
+        top_p=top_p,
+        context_size=context_size,
+        generator=torch.Generator().manual_seed(seed),
     )
-    return tokenizer.decode(ids[0].tolist(), skip_special_tokens=False)
+    return [tokenizer.decode(row.tolist(), skip_special_tokens=False) for row in ids]
 
 
-def print_summary(run_dir: Path, step: int, metrics: dict[str, float], checkpoints: dict[str, str | None], sample: str, console: Console | None = None) -> None:
-    """Print the final metrics, checkpoint paths, the sample and how to look at the run."""
+def print_summary(run_dir: Path, step: int, metrics: dict[str, float], checkpoints: dict[str, str | None], sample: str | None, console: Console | None = None) -> None:
+    """Print the final metrics, checkpoint paths, the sample (if the task makes one) and how to look at the run."""
     console = console or Console()
     table = Table(title=f"Run finished at step {step}", show_header=False)
     table.add_column("what", no_wrap=True)
@@ -44,7 +64,8 @@ def print_summary(run_dir: Path, step: int, metrics: dict[str, float], checkpoin
         table.add_row(f"{name} checkpoint", str(path))
     table.add_row("run directory", str(run_dir))
     console.print(table)
-    console.print(Panel(sample, title="sample", expand=False))
+    if sample is not None:
+        console.print(Panel(sample, title="sample", expand=False))
     hints = [f"metrics: {run_dir / 'metrics.csv'}"]
     wandb_dirs = sorted((run_dir / "wandb").glob("offline-run-*"))
     if wandb_dirs:

@@ -26,7 +26,7 @@ from framework.errors import ConfigError
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # Arguments the training code fills in when the config leaves them null.
-RUNTIME_ARGUMENTS = {"model": {"vocab_size"}}
+RUNTIME_ARGUMENTS = {"model": {"vocab_size", "num_outputs"}, "callbacks.model_checkpoint": {"mode"}}
 
 
 @dataclass
@@ -213,6 +213,8 @@ def check_structure(cfg: DictConfig) -> None:
         if key not in TOP_LEVEL:
             raise unknown_key_error(key, list(TOP_LEVEL))
         schema, value = TOP_LEVEL[key], _node_value(cfg, key, key)
+        if key == "data" and isinstance(value, DictConfig) and "_target_" in value:
+            schema = _Instantiable  # labelled files for classification (framework.data.LabelledTextFiles)
         if schema is _Instantiable:
             check_instantiable(value, key)
         elif schema is _InstantiableMap:
@@ -224,7 +226,8 @@ def check_structure(cfg: DictConfig) -> None:
             check_dataclass_node(value, schema, key)
         else:
             _check_value(key, value, schema)
-    check_instantiable(cfg.data.source, "data.source")
+    if "source" in cfg.data:
+        check_instantiable(cfg.data.source, "data.source")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -232,15 +235,60 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def check_rules(cfg: DictConfig) -> None:
-    """Cross-field and range rules that types alone cannot express."""
-    data, model, trainer = cfg.data, cfg.model, cfg.trainer
+def _check_language_modeling_data(data: DictConfig, model: DictConfig) -> None:
     _require(0 < data.val_fraction < 1, f"data.val_fraction={data.val_fraction} must be strictly between 0 and 1.")
     for key in ("block_size", "batch_size"):
         _require(data[key] >= 1, f"data.{key}={data[key]} must be at least 1.")
-    _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be 0 or more.")
     unknown_steps = [step for step in data.cleaning if step not in CLEANING_STEPS]
     _require(not unknown_steps, f"Unknown data.cleaning step(s) {unknown_steps}; valid steps are {sorted(CLEANING_STEPS)}.")
+    if "block_size" in model:
+        _require(
+            data.block_size <= model.block_size,
+            f"data.block_size={data.block_size} is larger than the model's context model.block_size="
+            f"{model.block_size}; lower data.block_size or raise model.block_size.",
+        )
+
+
+def _check_task_fits(cfg: DictConfig) -> None:
+    """The task, the data and the model must be of one kind: language modelling or classification."""
+    try:
+        task_class, model_class = (hydra.utils.get_class(node._target_) for node in (cfg.task, cfg.model))
+    except Exception:  # not importable: check_structure names the key
+        return
+    classification = "_target_" in cfg.data
+    task_is_classification = issubclass(task_class, _classification_task())
+    model_reads_mask = "mask" in inspect.signature(model_class.forward).parameters
+    kind = "classification" if task_is_classification else "language_modeling"
+    _require(
+        classification == task_is_classification,
+        f"task={kind} needs {'labelled data (data=sst2 or data=labelled_files)' if task_is_classification else 'a text corpus (data=stdlib, text_files or tinyshakespeare)'}, "
+        f"but data is {'labelled files' if classification else 'a text corpus'}; choose a matching data option.",
+    )
+    _require(
+        model_reads_mask == task_is_classification,
+        f"model {cfg.model._target_} does not fit task={kind}; use "
+        f"{'model=lstm_classifier or model=transformer_classifier' if task_is_classification else 'model=gpt or model=lstm'}.",
+    )
+
+
+def _classification_task() -> type:
+    from framework.tasks import ClassificationTask  # the task package imports torch and Lightning
+
+    return ClassificationTask
+
+
+def check_rules(cfg: DictConfig) -> None:
+    """Cross-field and range rules that types alone cannot express."""
+    data, model, trainer = cfg.data, cfg.model, cfg.trainer
+    if "_target_" in data:
+        if "block_size" in model:
+            _require(
+                data.max_length <= model.block_size,
+                f"data.max_length={data.max_length} is longer than model.block_size={model.block_size}; raise model.block_size.",
+            )
+    else:
+        _check_language_modeling_data(data, model)
+    _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be 0 or more.")
     _require(
         trainer.max_steps >= 1,
         f"trainer.max_steps={trainer.max_steps} must be a positive number of optimizer steps.",
@@ -254,12 +302,6 @@ def check_rules(cfg: DictConfig) -> None:
             model.n_head >= 1 and model.n_embd % model.n_head == 0,
             f"model.n_embd={model.n_embd} is not divisible by model.n_head={model.n_head}; "
             "choose n_head among the divisors of n_embd.",
-        )
-    if "block_size" in model:
-        _require(
-            data.block_size <= model.block_size,
-            f"data.block_size={data.block_size} is larger than the model's context model.block_size="
-            f"{model.block_size}; lower data.block_size or raise model.block_size.",
         )
     if model.get("vocab_size") is not None and cfg.tokenizer.get("vocab_size") is not None:
         _require(
@@ -313,5 +355,6 @@ def validate_config(cfg: DictConfig) -> None:
     Raises:
         ConfigError: the first problem found, in one paragraph naming the key and value.
     """
+    _check_task_fits(cfg)  # first: a mismatched model's interpolations may not resolve
     check_structure(cfg)
     check_rules(cfg)

@@ -11,7 +11,8 @@ from framework.data import Document, prepare_corpus
 from framework.errors import UserInputError
 from framework.logger import RunCSVLogger, build_loggers
 from framework.tokenizer import train_bpe_tokenizer, train_char_tokenizer
-from framework.training import build_corpus, build_model, build_task, build_trainer
+from framework.recipes import build_corpus, build_model, build_task
+from framework.training import build_trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,8 +39,8 @@ def test_every_combination_composes_and_instantiates(make_config, model, tokeniz
     assert type(net).__name__ == {"gpt": "GPT", "lstm": "LSTMLanguageModel"}[model]
     embedding = net.transformer.wte if model == "gpt" else net.embedding
     assert embedding.weight.shape == (corpus.vocab_size, cfg.model.n_embd)
-    task = build_task(cfg, net, corpus)
-    trainer = build_trainer(cfg, Path(cfg.paths.run_dir), corpus)
+    task = build_task(cfg, net, corpus.tokenizer)
+    trainer = build_trainer(cfg, Path(cfg.paths.run_dir), corpus.tokenizer, corpus.meta["tokenizer_sha256"])
     logger_types = [type(each).__name__ for each in trainer.loggers]
     assert logger_types == {"wandb": ["RunCSVLogger", "WandbLogger"], "csv": ["RunCSVLogger"], "none": ["RunCSVLogger"]}[logger]
     assert trainer.max_steps == cfg.trainer.max_steps == 600
@@ -52,9 +53,9 @@ def test_command_line_overrides_reach_built_objects(make_config):
     corpus = tiny_corpus(cfg)
     net = build_model(cfg, corpus.vocab_size)
     assert len(net.transformer.h) == 3 and net.transformer.wte.weight.shape == (corpus.vocab_size, 48)
-    optimizer = build_task(cfg, net, corpus).configure_optimizers()["optimizer"]
+    optimizer = build_task(cfg, net, corpus.tokenizer).configure_optimizers()["optimizer"]
     assert [group["lr"] for group in optimizer.param_groups] == [0.0123, 0.0123]
-    assert build_trainer(cfg, Path(cfg.paths.run_dir), corpus).max_steps == 77
+    assert build_trainer(cfg, Path(cfg.paths.run_dir), corpus.tokenizer, corpus.meta["tokenizer_sha256"]).max_steps == 77
 
 
 def test_model_block_size_follows_data_block_size(make_config):

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 import hydra.utils
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.rank_zero import rank_zero_only as fabric_rank_zero_only
 from lightning_utilities.core.rank_zero import rank_zero_only as lightning_rank_zero_only
@@ -24,6 +23,7 @@ from framework.checkpointing.consolidate import main
 from framework.cli import check_command_line
 from framework.data.datamodule import LanguageModelingDataModule, RandomWindows, SequentialWindows, UnpaddedDistributedSampler
 from framework.errors import ConfigError
+from framework.evaluate import evaluate
 from framework.models import GPT, LSTMLanguageModel
 from framework.strategy.fsdp import sharding_units
 from framework.strategy.launch import (
@@ -34,8 +34,6 @@ from framework.strategy.launch import (
     lightning_starts_processes,
     share_config_with_started_processes,
 )
-from framework.tasks import LanguageModelingTask
-from framework.training import build_corpus, build_datamodule, build_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,16 +153,10 @@ def test_fsdp_resumes_from_sharded_checkpoint_and_consolidates(corpus, tmp_path)
     assert all(torch.equal(first["state_dict"][key], second["state_dict"][key]) for key in first["state_dict"])
     assert first["global_step"] == 20 and first["run_config"]["trainer"]["strategy"]["_target_"] == "framework.strategy.FSDP2Strategy"
 
-    # The consolidated file on one process gives the sharded run's final validation loss.
-    cfg = OmegaConf.create(first["run_config"])
-    task = LanguageModelingTask.load_from_checkpoint(
-        consolidated["uninterrupted"], model=build_model(cfg, first["state_dict"]["model.transformer.wte.weight"].shape[0]),
-        characters_per_token=None, weights_only=True,
-    )
-    corpus_ = build_corpus(cfg)
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
-    (metrics,) = trainer.validate(task, datamodule=build_datamodule(cfg, corpus_), verbose=False)
-    assert metrics["val/loss"] == pytest.approx(float(evaluations(tmp_path / "uninterrupted")[-1][1]), abs=1e-6)
+    # Evaluation reads the consolidated file on one process and gets the sharded run's final loss.
+    record = evaluate(tmp_path / "uninterrupted", checkpoint="last")
+    assert record["checkpoint"] == str(consolidated["uninterrupted"]) and record["step"] == 20
+    assert record["metrics"]["val/loss"] == pytest.approx(float(evaluations(tmp_path / "uninterrupted")[-1][1]), abs=1e-6)
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ from framework.errors import CheckpointMismatchError, ConfigError, TrainingDiver
 from framework.logger import RunCSVLogger
 from framework.optim import warmup_cosine_multiplier
 from framework.tasks import LanguageModelingTask
-from framework.training import build_datamodule, build_model, train
+from framework.recipes import build_datamodule, build_model
+from framework.training import train
 
 pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -208,8 +209,8 @@ def test_validation_is_logged_at_the_step_it_describes(make_config, shakespeare_
     assert [step for step, _ in val_rows(run_dir)] == [3, 6, 9]
 
     evaluation_dir = tmp_path / "evaluation"
-    task = LanguageModelingTask.load_from_checkpoint(run_dir / "checkpoints" / "best-step000006.ckpt", model=build_model(cfg, result.corpus.vocab_size), weights_only=True)
+    task = LanguageModelingTask.load_from_checkpoint(run_dir / "checkpoints" / "best-step000006.ckpt", model=build_model(cfg, result.recipe.corpus.vocab_size), weights_only=True)
     trainer = pl.Trainer(logger=RunCSVLogger(evaluation_dir), enable_progress_bar=False, enable_model_summary=False, limit_val_batches=2)
-    trainer.validate(task, datamodule=build_datamodule(cfg, result.corpus), verbose=False)
+    trainer.validate(task, datamodule=build_datamodule(cfg, result.recipe.corpus), verbose=False)
     (row,) = val_rows(evaluation_dir)
     assert row == (6, dict(val_rows(run_dir))[6])

@@ -13,7 +13,8 @@ import pytorch_lightning as pl
 import torch
 
 from framework.tasks import LanguageModelingTask
-from framework.training import build_datamodule, build_model, train
+from framework.recipes import build_datamodule, build_model
+from framework.training import train
 
 pytestmark = pytest.mark.slow
 
@@ -43,15 +44,15 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
     result = train(cfg)
 
     # nanoGPT's 0.80M model (804,096 parameters at vocab 65) plus one embedding row for <unk>
-    assert result.corpus.vocab_size == 66 and result.task.model.num_parameters() == 804_096 + 128
-    baseline = unigram_entropy_nats(np.asarray(result.corpus.tokens("train")))
+    assert result.recipe.corpus.vocab_size == 66 and result.task.model.num_parameters() == 804_096 + 128
+    baseline = unigram_entropy_nats(np.asarray(result.recipe.corpus.tokens("train")))
     assert 3.0 < baseline < 3.5
     assert result.metrics["val/loss"] < baseline - 0.3
     assert result.metrics["val/ppl"] == pytest.approx(math.exp(result.metrics["val/loss"]), rel=1e-6)
     assert result.metrics["val/bpc"] == pytest.approx(result.metrics["val/loss"] / math.log(2), rel=1e-6)  # 1 token = 1 char
 
     run_dir = Path(cfg.paths.run_dir)
-    assert (run_dir / "tokenizer.json").read_text() == (result.corpus.directory / "tokenizer.json").read_text()
+    assert (run_dir / "tokenizer.json").read_text() == (result.recipe.corpus.directory / "tokenizer.json").read_text()
     assert Path(result.last_checkpoint) == run_dir / "checkpoints" / "last.ckpt"
     assert Path(result.best_checkpoint).name == "best-step000150.ckpt"
 
@@ -72,10 +73,10 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
     assert summary["config"]["run"]["git"] == record["git"] and summary["config"]["run"]["seed"] == 1337
     assert summary["config"]["run"]["versions"]["torch"] == torch.__version__
 
-    model = build_model(cfg, result.corpus.vocab_size)
+    model = build_model(cfg, result.recipe.corpus.vocab_size)
     reloaded = LanguageModelingTask.load_from_checkpoint(result.last_checkpoint, model=model)
     trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=10)
-    (metrics,) = trainer.validate(reloaded, datamodule=build_datamodule(cfg, result.corpus), verbose=False)
+    (metrics,) = trainer.validate(reloaded, datamodule=build_datamodule(cfg, result.recipe.corpus), verbose=False)
     assert metrics["val/loss"] == result.metrics["val/loss"]
 
 
@@ -84,7 +85,7 @@ def test_lstm_learns_shakespeare(make_config, shakespeare_path):
     overrides = ["logger=none", "model.n_embd=128", "model.hidden_size=128", "model.n_layer=1", "model.dropout=0.0", "optimizer.lr=3e-3"]
     cfg = make_config([*short_run_overrides(shakespeare_path, recipe), *overrides])
     result = train(cfg)
-    assert result.metrics["val/loss"] < unigram_entropy_nats(np.asarray(result.corpus.tokens("train"))) - 0.3
+    assert result.metrics["val/loss"] < unigram_entropy_nats(np.asarray(result.recipe.corpus.tokens("train"))) - 0.3
     header, *rows = (Path(cfg.paths.run_dir) / "metrics.csv").read_text().splitlines()
     assert "train/loss" in header and "val/loss" in header and "lr/decay" in header
 

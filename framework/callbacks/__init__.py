@@ -27,6 +27,19 @@ __all__ = [
 ]
 
 
-def build_callbacks(config: Mapping) -> list[Callback]:
-    """Instantiate each callback in ``config``; a key set to null disables that callback."""
-    return [hydra.utils.instantiate(node) for node in config.values() if node is not None]
+def build_callbacks(config: Mapping, metric_directions: Mapping[str, str]) -> list[Callback]:
+    """Instantiate each callback in ``config``; a key set to null disables that callback.
+
+    A callback with ``monitor`` and ``mode: null`` (the default ModelCheckpoint) gets the
+    monitored metric's direction from ``metric_directions`` (the task's ``METRICS``): ``min``
+    for losses, ``max`` for accuracy.
+    """
+    callbacks = []
+    for node in config.values():
+        if node is None:
+            continue
+        if "mode" in node and node.mode is None and node.get("monitor") in metric_directions:
+            callbacks.append(hydra.utils.instantiate(node, mode=metric_directions[node.monitor]))
+        else:
+            callbacks.append(hydra.utils.instantiate(node))
+    return callbacks

@@ -30,20 +30,24 @@ class Document:
     text: str
 
 
-def require_file(path: Path) -> None:
-    """Raise FileNotFoundError or IsADirectoryError unless ``path`` is an existing file."""
+def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> None:
+    """Raise FileNotFoundError or IsADirectoryError unless ``path`` is an existing file.
+
+    ``kind`` and ``setting`` name the file and the setting it came from in the message.
+    """
     if not path.exists():
-        raise MissingInputError(f"Corpus file {path} does not exist; check data.path.")
+        raise MissingInputError(f"{kind} {path} does not exist; check {setting}.")
     if path.is_dir():
-        raise DirectoryInputError(f"Corpus path {path} is a directory; give a file or a glob such as '{path}/*.txt'.")
+        raise DirectoryInputError(f"{kind} {path} is a directory; give a file (or for data.path a glob such as '{path}/*.txt').")
 
 
-def read_text_file(path: Path, errors: str = "strict") -> str:
+def read_text_file(path: Path, errors: str = "strict", kind: str = "Corpus file", setting: str = "data.path") -> str:
     """Read ``path`` as UTF-8.
 
     Args:
         path: a regular file.
         errors: ``strict`` (the default) refuses invalid UTF-8; ``replace`` substitutes U+FFFD.
+        kind, setting: how messages name the file and the setting it came from.
 
     Raises:
         MissingInputError: ``path`` does not exist.
@@ -52,13 +56,13 @@ def read_text_file(path: Path, errors: str = "strict") -> str:
         DataError: an empty file, or invalid UTF-8 under ``errors="strict"`` (naming the file
             and byte offset).
     """
-    require_file(path)
+    require_file(path, kind, setting)
     try:
         raw = path.read_bytes()
     except PermissionError:
-        raise UnreadableInputError(f"Corpus file {path} exists but cannot be read (permission denied); check its permissions.") from None
+        raise UnreadableInputError(f"{kind} {path} exists but cannot be read (permission denied); check its permissions.") from None
     if not raw:
-        raise DataError(f"Corpus file {path} is empty.")
+        raise DataError(f"{kind} {path} is empty.")
     try:
         return raw.decode("utf-8", errors=errors)
     except UnicodeDecodeError as error:

@@ -96,8 +96,9 @@ def wandb_logger(
     )
 
 
-def define_wandb_metrics(loggers: list[Logger]) -> None:
-    """Plot every W&B metric against ``trainer/global_step``; summarise ``val/loss`` by its minimum."""
+def define_wandb_metrics(loggers: list[Logger], metric_directions: Mapping[str, str]) -> None:
+    """Plot every W&B metric against ``trainer/global_step``; summarise each validation metric
+    by its best value (``metric_directions``: the task's ``METRICS``, ``min`` or ``max``)."""
     from pytorch_lightning.loggers import WandbLogger
 
     for logger in loggers:
@@ -105,7 +106,9 @@ def define_wandb_metrics(loggers: list[Logger]) -> None:
             run = logger.experiment
             run.define_metric("trainer/global_step")
             run.define_metric("*", step_metric="trainer/global_step")
-            run.define_metric("val/loss", step_metric="trainer/global_step", summary="min")
+            for name, direction in metric_directions.items():
+                if name.startswith("val/"):
+                    run.define_metric(name, step_metric="trainer/global_step", summary=direction)
 
 
 def rows_before_step(metrics_file: Path, step: int) -> list[dict[str, str]]:

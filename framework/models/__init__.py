@@ -1,7 +1,8 @@
 """Model architectures as plain ``nn.Module``s (no Lightning), selected by ``conf/model``."""
 
+from framework.models.classifiers import LSTMClassifier, TransformerClassifier
 from framework.models.gpt import GPT, GPTConfig
 from framework.models.lstm import LSTMLanguageModel
 from framework.models.sampling import generate
 
-__all__ = ["GPT", "GPTConfig", "LSTMLanguageModel", "generate"]
+__all__ = ["GPT", "GPTConfig", "LSTMClassifier", "LSTMLanguageModel", "TransformerClassifier", "generate"]

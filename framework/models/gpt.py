@@ -54,25 +54,29 @@ class GPTConfig:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1).")
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention where position t attends to positions <= t."""
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: causal (position t attends to positions <= t) for the LM, or
+    bidirectional with a key padding mask for encoders."""
 
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, causal: bool = True) -> None:
         super().__init__()
+        self.causal = causal
         self.n_head = config.n_head
         self.dropout = config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) float -> (B, T, C) float."""
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, C) float -> (B, T, C) float; ``key_mask`` (B, T) bool, True on keys that may be
+        attended to (only without ``causal``)."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        attn_mask = key_mask[:, None, None, :] if key_mask is not None else None
         y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal
         )
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
@@ -96,16 +100,16 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm Transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
 
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, causal: bool = True) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = SelfAttention(config, causal)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) float -> (B, T, C) float."""
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, C) float -> (B, T, C) float; ``key_mask`` as in :class:`SelfAttention`."""
+        x = x + self.attn(self.ln_1(x), key_mask)
         return x + self.mlp(self.ln_2(x))
 
 

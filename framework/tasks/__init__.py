@@ -1,5 +1,6 @@
-"""LightningModules that pair a model with a loss, metrics and an optimizer (``conf/task``)."""
+"""Training tasks as LightningModules, selected by ``conf/task``."""
 
+from framework.tasks.classification import ClassificationTask
 from framework.tasks.language_modeling import LanguageModelingTask
 
-__all__ = ["LanguageModelingTask"]
+__all__ = ["ClassificationTask", "LanguageModelingTask"]

@@ -1,0 +1,128 @@
+"""Padded labelled examples for classification, served as a LightningDataModule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from framework.data.datamodule import UnpaddedDistributedSampler
+
+
+@dataclass(frozen=True)
+class EncodedSplit:
+    """One split, encoded: ``ids`` (N, max_length) int64, ``mask`` (N, max_length) bool (True on
+    real tokens), ``labels`` (N,) int64 class indices."""
+
+    ids: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def example(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(self.ids[index]), torch.from_numpy(self.mask[index]), torch.tensor(self.labels[index])
+
+
+class ShuffledEpochs(Dataset):
+    """``num_samples`` training samples: epoch after epoch, each a fresh seeded permutation.
+
+    Sample ``i`` is example ``permutation(seed, epoch)[i % N]`` with ``epoch = i // N``, which
+    depends only on ``(seed, first_sample + i)``, so ranks, workers and resumed runs agree (as
+    :class:`~framework.data.datamodule.RandomWindows` for language modelling).
+    """
+
+    def __init__(self, split: EncodedSplit, num_samples: int, seed: int) -> None:
+        self.split, self.num_samples, self.seed = split, num_samples, seed
+        self.first_sample = 0
+        self._permutations: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch not in self._permutations:
+            self._permutations = {epoch: np.random.default_rng((self.seed, epoch)).permutation(len(self.split))}
+        return self._permutations[epoch]
+
+    def __getitem__(self, index: int):
+        epoch, position = divmod(self.first_sample + index, len(self.split))
+        return self.split.example(int(self._permutation(epoch)[position]))
+
+
+class SequentialExamples(Dataset):
+    """A split's examples in file order (validation and test)."""
+
+    def __init__(self, split: EncodedSplit) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int):
+        return self.split.example(index)
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    """Batches ``(ids, mask, labels)``: ``(B, max_length)`` int64, ``(B, max_length)`` bool, ``(B,)`` int64.
+
+    Args:
+        train, val: the encoded splits; ``test`` may be None.
+        batch_size: examples per batch and process.
+        num_train_samples: training samples in the run, all processes together
+            (``max_steps`` x batch x accumulation x processes).
+        seed: the shuffling seed.
+        num_workers: DataLoader worker processes.
+
+    Training takes process r's share in order (samples r, r + world, ...); evaluation gives each
+    example to exactly one process. The checkpointed state is the number of samples consumed.
+    """
+
+    def __init__(
+        self,
+        train: EncodedSplit,
+        val: EncodedSplit,
+        batch_size: int,
+        num_train_samples: int,
+        seed: int,
+        num_workers: int = 0,
+        test: EncodedSplit | None = None,
+    ) -> None:
+        super().__init__()
+        self.train_set = ShuffledEpochs(train, num_train_samples, seed)
+        self.val_set = SequentialExamples(val)
+        self.test_set = SequentialExamples(test) if test is not None else None
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def _loader(self, dataset: Dataset, sampler=None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def _distributed(self) -> bool:
+        return self.trainer is not None and self.trainer.world_size > 1
+
+    def train_dataloader(self) -> DataLoader:
+        if self._distributed():
+            return self._loader(self.train_set, DistributedSampler(self.train_set, self.trainer.world_size, self.trainer.global_rank, shuffle=False))
+        return self._loader(self.train_set)
+
+    def _evaluation_loader(self, dataset: Dataset) -> DataLoader:
+        if self._distributed():
+            return self._loader(dataset, UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank))
+        return self._loader(dataset)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._evaluation_loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._evaluation_loader(self.test_set)
+
+    def state_dict(self) -> dict[str, int]:
+        trainer = self.trainer
+        return {"samples_consumed": trainer.global_step * trainer.accumulate_grad_batches * self.batch_size * trainer.world_size}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.train_set.first_sample = state_dict["samples_consumed"]

@@ -1,0 +1,128 @@
+"""Export a trained run's model for use outside this framework.
+
+    python -m framework.export run_dir=logs/runs/<run> format=safetensors|hf [output=<dir>] [checkpoint=best|last|<file>]
+
+``format=safetensors`` writes ``model.safetensors`` (the ``nn.Module``'s weights, tied weights
+once), ``config.json`` (the model's ``_target_`` and arguments, the task, class names and the
+padding settings a classifier was trained with) and ``tokenizer.json``. ``format=hf`` (GPT
+runs only) writes a Hugging Face ``transformers`` GPT-2 directory that
+``GPT2LMHeadModel.from_pretrained`` loads, plus ``tokenizer.json``; it needs the
+``transformers`` package (``pip install lm-framework[export]``). The output directory
+defaults to ``<run_dir>/export-<format>`` and must not exist yet.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from framework.cli import user_errors_exit
+from framework.errors import ConfigError
+from framework.loading import LoadedRun, load_run, parse_arguments
+from framework.models import GPT
+
+SETTINGS = {"run_dir": (str, None), "format": (str, "safetensors"), "output": (str, None), "checkpoint": (str, "best")}
+# GPT-2 stores these projections as Conv1D weights, (in_features, out_features): ours transposed.
+CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def export_safetensors(run: LoadedRun, output: Path) -> Path:
+    """Write ``model.safetensors``, ``config.json`` and ``tokenizer.json`` into ``output``."""
+    from safetensors.torch import save_model
+
+    output.mkdir(parents=True)
+    save_model(run.task.model, str(output / "model.safetensors"))
+    config: dict[str, Any] = {
+        "model": {**OmegaConf.to_container(run.config.model, resolve=True), **run.metadata.get("model_arguments", {})},
+        "task": run.config.task._target_,
+        "step": run.step,
+    }
+    if run.label_names is not None:
+        config["label_names"] = run.label_names
+        config["data"] = {key: run.config.data[key] for key in ("max_length", "padding", "truncation")}
+    (output / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    run.tokenizer.save(str(output / "tokenizer.json"))
+    return output
+
+
+def gpt2_state_dict(model: GPT) -> dict[str, torch.Tensor]:
+    """Our GPT's weights under GPT-2's names and layouts: Conv1D weights transposed, and zero
+    biases where the model has none (``bias=false``), which leaves its function unchanged."""
+    state = {}
+    for name, value in model.state_dict().items():
+        state[name] = value.t().contiguous() if name.endswith(CONV1D_WEIGHTS) else value.clone()
+    if not model.config.bias:
+        for name, value in list(state.items()):
+            if name.endswith(".weight") and "wte" not in name and "wpe" not in name and name != "lm_head.weight":
+                width = value.shape[-1] if name.endswith(CONV1D_WEIGHTS) else value.shape[0]
+                state[name[: -len("weight")] + "bias"] = torch.zeros(width)
+    return state
+
+
+def export_hf(run: LoadedRun, output: Path) -> Path:
+    """Write a ``transformers`` GPT-2 directory (``config.json``, ``model.safetensors``) and ``tokenizer.json``.
+
+    The config uses exact GELU (``activation_function="gelu"``, as ``nn.GELU``), LayerNorm
+    epsilon 1e-5 and no dropout at inference, so logits match ours to float rounding.
+
+    Raises:
+        ConfigError: the run's model is not a GPT, or ``transformers`` is not installed.
+    """
+    model = run.task.model
+    if not isinstance(model, GPT):
+        raise ConfigError(f"format=hf exports GPT models only; {run.run_dir} has a {type(model).__name__}. Use format=safetensors.")
+    try:
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except ImportError:
+        raise ConfigError("format=hf needs the transformers package: pip install 'lm-framework[export]'.") from None
+    config = model.config
+    hf_config = GPT2Config(
+        vocab_size=config.vocab_size, n_positions=config.block_size, n_embd=config.n_embd, n_layer=config.n_layer,
+        n_head=config.n_head, activation_function="gelu", layer_norm_epsilon=1e-5, resid_pdrop=config.dropout,
+        embd_pdrop=config.dropout, attn_pdrop=config.dropout, tie_word_embeddings=True,
+    )
+    hf_model = GPT2LMHeadModel(hf_config)
+    missing, unexpected = hf_model.load_state_dict(gpt2_state_dict(model), strict=False)
+    missing = [name for name in missing if not name.endswith(".attn.bias") and not name.endswith(".attn.masked_bias")]
+    if missing or unexpected:
+        raise ConfigError(f"GPT-2 layout mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}.")
+    hf_model.save_pretrained(str(output))
+    run.tokenizer.save(str(output / "tokenizer.json"))
+    return output
+
+
+EXPORTERS = {"safetensors": export_safetensors, "hf": export_hf}
+
+
+def export(run_dir: str | Path, format: str = "safetensors", output: str | Path | None = None, checkpoint: str = "best") -> Path:
+    """Export ``run_dir``'s ``checkpoint`` in ``format`` to ``output``; return the directory.
+
+    Raises:
+        ConfigError: an unknown format, an output that exists, or a model ``format`` cannot hold.
+    """
+    if format not in EXPORTERS:
+        raise ConfigError(f"format={format!r} must be one of {', '.join(EXPORTERS)}.")
+    run = load_run(run_dir, checkpoint)
+    destination = Path(output).expanduser() if output else run.run_dir / f"export-{format}"
+    if destination.exists():
+        raise ConfigError(f"output={destination} already exists; choose a new directory (nothing is overwritten).")
+    return EXPORTERS[format](run, destination)
+
+
+def main(arguments: list[str] | None = None) -> Path:
+    with user_errors_exit():
+        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS)
+        if data_overrides:
+            raise ConfigError(f"framework.export takes no data overrides ({', '.join(data_overrides)}).")
+        written = export(**settings)
+    print(f"Wrote {written}")
+    return written
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""What a task needs before training: data, tokenizer, model, task module, DataModule.
+
+One recipe per task kind (``conf/task``): :class:`LanguageModelingRecipe` (token cache and
+windows) and :class:`ClassificationRecipe` (labelled files, fixed-length examples). The
+training loop (``framework.training``) is the same for both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import hydra.utils
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tokenizers import Tokenizer
+from torch import nn
+
+from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
+from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
+from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, pad_id
+from framework.errors import ConfigError, DataError
+from framework.report import sample_texts
+from framework.tasks import ClassificationTask
+from framework.tokenizer import characters_per_token, tokenizer_hash
+
+
+class Recipe(Protocol):
+    """The task-specific half of a run; built from the config, it prepares the data at once."""
+
+    tokenizer: Tokenizer
+    tokenizer_sha256: str
+
+    def model_arguments(self) -> dict[str, int]: ...
+    def checkpoint_metadata(self) -> dict: ...
+    def model(self) -> nn.Module: ...
+    def task(self, model: nn.Module) -> pl.LightningModule: ...
+    def datamodule(self, world_size: int) -> pl.LightningDataModule: ...
+    def sample(self, model: nn.Module) -> str | None: ...
+
+
+def recipe_for(cfg: DictConfig, trained: dict | None = None) -> Recipe:
+    """The recipe of ``cfg.task``'s class: classification or language modelling.
+
+    ``trained`` (a checkpoint's ``tokenizer_json`` and metadata) reuses a finished run's
+    tokenizer and classes instead of deriving them from the training data, for evaluation.
+    """
+    task_class = hydra.utils.get_class(cfg.task._target_)
+    tokenizer = Tokenizer.from_str(trained["tokenizer_json"]) if trained else None
+    if issubclass(task_class, ClassificationTask):
+        return ClassificationRecipe(cfg, tokenizer, trained.get("label_names") if trained else None)
+    return LanguageModelingRecipe(cfg, tokenizer)
+
+
+def training_samples(cfg: DictConfig, world_size: int) -> int:
+    """Samples the run trains on, all processes together: steps x accumulation x batch x processes."""
+    return cfg.trainer.max_steps * cfg.trainer.accumulate_grad_batches * cfg.data.batch_size * world_size
+
+
+def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> TokenizedCorpus:
+    """Read ``cfg.data.source``, clean, split, train the tokenizer and fill the token cache.
+
+    With ``tokenizer`` (a finished run's), that tokenizer encodes the text instead of a newly
+    trained one; the cache entry is keyed by its hash.
+    """
+    documents = hydra.utils.instantiate(cfg.data.source).read()
+    if tokenizer is None:
+        train_tokenizer, tokenizer_config = hydra.utils.instantiate(cfg.tokenizer), OmegaConf.to_container(cfg.tokenizer, resolve=True)
+    else:
+        train_tokenizer, tokenizer_config = (lambda _train_text: tokenizer), {"trained_tokenizer": tokenizer_hash(tokenizer)}
+    corpus = prepare_corpus(
+        documents,
+        cleaning=list(cfg.data.cleaning),
+        val_fraction=cfg.data.val_fraction,
+        train_tokenizer=train_tokenizer,
+        tokenizer_config=tokenizer_config,
+        cache_dir=cfg.paths.cache_dir,
+    )
+    for split in ("train", "val"):
+        check_split_length(split, corpus.meta["tokens"][split], cfg.data.block_size)
+    return corpus
+
+
+def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
+    """Instantiate ``cfg.model``; ``model.vocab_size: null`` takes the tokenizer's size.
+
+    Raises:
+        ConfigError: ``model.vocab_size`` smaller than the tokenizer's vocabulary.
+    """
+    vocab_size = cfg.model.vocab_size or tokenizer_vocab_size
+    if vocab_size < tokenizer_vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab_size} is smaller than the tokenizer's vocabulary of "
+            f"{tokenizer_vocab_size} ids; set model.vocab_size=null or at least {tokenizer_vocab_size}."
+        )
+    return hydra.utils.instantiate(cfg.model, vocab_size=vocab_size)
+
+
+def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus, world_size: int = 1) -> LanguageModelingDataModule:
+    """Windows over the cached splits; enough training samples for exactly ``max_steps`` steps
+    on ``world_size`` processes (each takes every ``world_size``-th sample)."""
+    return LanguageModelingDataModule(
+        train_tokens=corpus.tokens("train"),
+        val_tokens=corpus.tokens("val"),
+        block_size=cfg.data.block_size,
+        batch_size=cfg.data.batch_size,
+        num_train_samples=training_samples(cfg, world_size),
+        seed=cfg.seed,
+        num_workers=cfg.data.num_workers,
+    )
+
+
+def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer) -> pl.LightningModule:
+    """Instantiate the language-modelling ``cfg.task`` around ``model``; optimizer and scheduler
+    stay configs until fit; ``tokenizer`` gives the characters per token for ``val/bpc``."""
+    return hydra.utils.instantiate(
+        cfg.task,
+        model=model,
+        optimizer=cfg.optimizer,
+        scheduler=cfg.scheduler,
+        characters_per_token=torch.from_numpy(characters_per_token(tokenizer)),
+        _recursive_=False,
+    )
+
+
+def build_classification_task(cfg: DictConfig, model: nn.Module, num_classes: int) -> pl.LightningModule:
+    """Instantiate the classification ``cfg.task`` around ``model`` for ``num_classes`` classes."""
+    return hydra.utils.instantiate(
+        cfg.task, model=model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, num_classes=num_classes, _recursive_=False
+    )
+
+
+class LanguageModelingRecipe:
+    """Language modelling: the token cache of ``cfg.data`` and windows of ``block_size`` tokens."""
+
+    def __init__(self, cfg: DictConfig, tokenizer: Tokenizer | None = None) -> None:
+        self.cfg = cfg
+        self.corpus = build_corpus(cfg, tokenizer)
+        self.tokenizer = self.corpus.tokenizer
+        self.tokenizer_sha256 = self.corpus.meta["tokenizer_sha256"]
+
+    def model(self) -> nn.Module:
+        return build_model(self.cfg, self.corpus.vocab_size)
+
+    def model_arguments(self) -> dict[str, int]:
+        """The model arguments the config leaves to the data: ``vocab_size``."""
+        return {"vocab_size": self.cfg.model.vocab_size or self.corpus.vocab_size}
+
+    def checkpoint_metadata(self) -> dict:
+        return {"model_arguments": self.model_arguments()}
+
+    def task(self, model: nn.Module) -> pl.LightningModule:
+        return build_task(self.cfg, model, self.tokenizer)
+
+    def datamodule(self, world_size: int) -> pl.LightningDataModule:
+        return build_datamodule(self.cfg, self.corpus, world_size)
+
+    def sample(self, model: nn.Module) -> str:
+        return sample_texts(model, self.tokenizer, **self.cfg.sample, seed=self.cfg.seed)[0]
+
+
+class ClassificationRecipe:
+    """Classification: labelled files (``cfg.data``, a :class:`LabelledTextFiles`), a tokenizer
+    trained on the training texts, examples padded/truncated to ``data.max_length``.
+
+    Raises:
+        DataError: fewer than two classes in the training split, or a validation label the
+            training split lacks.
+    """
+
+    def __init__(self, cfg: DictConfig, tokenizer: Tokenizer | None = None, classes: list[str] | None = None) -> None:
+        self.cfg = cfg
+        files: LabelledTextFiles = hydra.utils.instantiate(cfg.data)
+        texts, labels = files.read("train")
+        self.label_names = classes or label_names(labels)
+        if len(self.label_names) < 2:
+            raise DataError(f"{files.file('train')} has only the label(s) {self.label_names}; a classifier needs at least two classes.")
+        self.tokenizer = tokenizer or hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
+        self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
+        self.pad_id = pad_id(self.tokenizer)
+        self.splits = {"train": self._encode(files, "train", texts, labels), "val": self._encode(files, "val", *files.read("val"))}
+        if files.test_file is not None:
+            self.splits["test"] = self._encode(files, "test", *files.read("test"))
+
+    def _encode(self, files: LabelledTextFiles, split: str, texts: list[str], labels: list[str]) -> EncodedSplit:
+        data = self.cfg.data
+        ids, mask = encode_padded(self.tokenizer, texts, data.max_length, data.padding, data.truncation, self.pad_id)
+        return EncodedSplit(ids, mask, label_ids(labels, self.label_names, files.file(split)))
+
+    @property
+    def num_outputs(self) -> int:
+        """One logit for two classes (sigmoid), else one per class (softmax)."""
+        return 1 if len(self.label_names) == 2 else len(self.label_names)
+
+    def model_arguments(self) -> dict[str, int]:
+        """The model arguments the config leaves to the data: ``vocab_size`` and ``num_outputs``.
+
+        Raises:
+            ConfigError: a configured ``model.vocab_size`` too small for the tokenizer and pad id.
+        """
+        vocab_size = max(self.tokenizer.get_vocab_size(), self.pad_id + 1)
+        configured = self.cfg.model.get("vocab_size")
+        if configured is not None and configured < vocab_size:
+            raise ConfigError(f"model.vocab_size={configured} is smaller than the {vocab_size} ids the tokenizer and padding need; set it to null.")
+        return {"vocab_size": configured or vocab_size, "num_outputs": self.num_outputs}
+
+    def checkpoint_metadata(self) -> dict:
+        return {"model_arguments": self.model_arguments(), "label_names": self.label_names}
+
+    def model(self) -> nn.Module:
+        return hydra.utils.instantiate(self.cfg.model, **self.model_arguments())
+
+    def task(self, model: nn.Module) -> pl.LightningModule:
+        return build_classification_task(self.cfg, model, len(self.label_names))
+
+    def datamodule(self, world_size: int) -> pl.LightningDataModule:
+        return ClassificationDataModule(
+            self.splits["train"], self.splits["val"], batch_size=self.cfg.data.batch_size,
+            num_train_samples=training_samples(self.cfg, world_size), seed=self.cfg.seed, num_workers=self.cfg.data.num_workers,
+            test=self.splits.get("test"),
+        )
+
+    def sample(self, model: nn.Module) -> None:
+        return None

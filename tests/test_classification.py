@@ -1,0 +1,212 @@
+"""Text classification: labelled files, word tokenizer, padding, classifiers, metrics, SST-2."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import open_dict
+
+from framework.cli import check_command_line
+from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, read_labelled_file
+from framework.errors import ConfigError, DataError
+from framework.models import LSTMClassifier, TransformerClassifier
+from framework.tasks import ClassificationTask
+from framework.tokenizer import train_word_tokenizer
+from framework.training import train
+
+
+def test_tsv_with_stray_quotes_and_odd_separators_is_split_on_newlines_only(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes('sentence\tlabel\n"a quoted start and a stray " mark\t1\nline\rbreak and \u2028 inside\t0\n'.encode())
+    texts, labels = read_labelled_file(path, "tsv", "sentence", "label", header=True, quoting="none")
+    assert texts == ['"a quoted start and a stray " mark', "line\rbreak and \u2028 inside"] and labels == ["1", "0"]
+
+
+def test_csv_quoting_headerless_columns_and_jsonl(tmp_path):
+    (tmp_path / "a.csv").write_text('"great, really great",pos\nawful,neg\n')
+    assert read_labelled_file(tmp_path / "a.csv", "csv", "0", "1", header=False, quoting="minimal") == (
+        ["great, really great", "awful"], ["pos", "neg"]
+    )
+    (tmp_path / "a.jsonl").write_text('{"review": "fine", "stars": 3}\n\n{"review": "bad", "stars": 1}\n')
+    assert read_labelled_file(tmp_path / "a.jsonl", "jsonl", "review", "stars", header=True, quoting="none") == (["fine", "bad"], ["3", "1"])
+
+
+@pytest.mark.parametrize(
+    "content, arguments, message",
+    [
+        ("text\tlabel\nok\t1\n", ("sentence", "label", True), r"has no column 'sentence' \(data.text_column\); its header has \['text', 'label'\]"),
+        ("sentence\tlabel\nok\t1\nno label here\n", ("sentence", "label", True), r"line 3 has 1 field\(s\), but the text and label need 2"),
+        ("ok\t1\n", ("0", "5", False), r"data.label_column='5'.*columns are numbered 0..1"),
+    ],
+)
+def test_bad_labelled_files_are_named_with_the_fault(tmp_path, content, arguments, message):
+    path = tmp_path / "train.tsv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_labelled_file(path, "tsv", *arguments, quoting="none")
+
+
+def test_labels_are_indexed_from_the_training_split_and_unknown_ones_refused(tmp_path):
+    names = label_names(["1", "0", "10", "2", "0"])
+    assert names == ["0", "1", "2", "10"]  # numeric order, not text order
+    assert label_ids(["10", "0"], names, tmp_path / "dev.tsv").tolist() == [3, 0]
+    with pytest.raises(DataError, match=r"dev.tsv has label\(s\) \['7'\] that the training split does not have"):
+        label_ids(["7"], names, tmp_path / "dev.tsv")
+
+
+def test_word_tokenizer_keeps_the_most_frequent_words():
+    tokenizer = train_word_tokenizer("the cat sat\nthe cat ran\nthe dog!", num_words=2)
+    assert tokenizer.get_vocab() == {"<pad>": 0, "<unk>": 1, "the": 2, "cat": 3}
+    assert tokenizer.encode("The CAT, the  bird.").ids == [2, 3, 2, 1]
+
+
+def test_padding_and_truncation_at_either_end():
+    tokenizer = train_word_tokenizer("a b c d e", num_words=5)  # a..e -> ids 2..6
+    texts = ["a b c d e", "a b", ""]
+    ids, mask = encode_padded(tokenizer, texts, max_length=3, padding="pre", truncation="pre", pad=0)
+    assert ids.tolist() == [[4, 5, 6], [0, 2, 3], [0, 0, 0]]
+    assert mask.tolist() == [[True] * 3, [False, True, True], [False, False, True]]  # an empty text is one pad token
+    ids, mask = encode_padded(tokenizer, texts, max_length=3, padding="post", truncation="post", pad=0)
+    assert ids.tolist() == [[2, 3, 4], [2, 3, 0], [0, 0, 0]]
+    assert mask.tolist() == [[True] * 3, [True, True, False], [True, False, False]]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LSTMClassifier(vocab_size=50, num_outputs=1, n_embd=8, hidden_size=16, n_layer=2, bidirectional=True),
+        TransformerClassifier(vocab_size=50, num_outputs=3, block_size=12, n_layer=2, n_head=2, n_embd=16, dropout=0.0),
+        TransformerClassifier(vocab_size=50, num_outputs=1, block_size=12, n_layer=1, n_head=2, n_embd=16, pooling="first"),
+    ],
+    ids=["lstm", "transformer-mean", "transformer-first"],
+)
+@pytest.mark.parametrize("side", ["pre", "post"])
+def test_a_padded_batch_predicts_what_each_example_alone_does(model, side):
+    torch.manual_seed(0)
+    model.eval()
+    examples = [torch.randint(2, 50, (length,)) for length in (3, 7, 12, 1)]
+    ids, mask = torch.zeros(4, 12, dtype=torch.long), torch.zeros(4, 12, dtype=torch.bool)
+    for row, example in enumerate(examples):
+        start = 12 - len(example) if side == "pre" else 0
+        ids[row, start : start + len(example)], mask[row, start : start + len(example)] = example, True
+    with torch.no_grad():
+        batched = model(ids, mask)
+        alone = torch.cat([model(example[None], torch.ones(1, len(example), dtype=torch.bool)) for example in examples])
+    assert batched.shape == alone.shape and (batched - alone).abs().max().item() < 1e-6
+
+
+class FixedLogits(torch.nn.Module):
+    """A model that returns the logits it was built with, whatever the input."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("logits", logits)
+
+    def forward(self, ids, mask):
+        return self.logits
+
+
+def evaluate(task: ClassificationTask, labels: torch.Tensor) -> dict[str, float]:
+    batch = (torch.zeros(len(labels), 2, dtype=torch.long), torch.ones(len(labels), 2, dtype=torch.bool), labels)
+    losses, scores = task._losses(batch)
+    task.metrics["val"].update(scores, labels)
+    values = {name: value.item() for name, value in task.metrics["val"].compute().items()}
+    return {**values, "loss": losses.mean().item()}
+
+
+def test_binary_metrics_equal_the_values_computed_by_hand():
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0, 1.0, -0.5])  # p = sigmoid(logit)
+    labels = torch.tensor([1, 0, 0, 0, 1, 1])
+    task = ClassificationTask(FixedLogits(logits[:, None]), optimizer={}, scheduler={}, num_classes=2)
+    metrics = evaluate(task, labels)
+    # predicted (p >= 0.5): 1 0 1 0 1 0 -> TP 2, FP 1, FN 1, TN 2
+    assert metrics["acc"] == pytest.approx(4 / 6)
+    assert metrics["f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    # AUROC: share of (positive, negative) pairs ranked correctly. Positives 2.0 and 1.0 beat all
+    # three negatives (-1.0, 0.5, -3.0); -0.5 beats two of them: 8 of 9 pairs.
+    assert metrics["auroc"] == pytest.approx(8 / 9)
+    expected_loss = -np.mean([np.log(1 / (1 + np.exp(-z))) if y else np.log(1 - 1 / (1 + np.exp(-z))) for z, y in zip(logits.tolist(), labels.tolist())])
+    assert metrics["loss"] == pytest.approx(expected_loss, rel=1e-6)
+
+
+def test_multiclass_metrics_equal_the_values_computed_by_hand():
+    logits = torch.tensor([[3.0, 0, 0], [0, 3.0, 0], [0, 3.0, 0], [0, 0, 3.0], [3.0, 0, 0]])
+    labels = torch.tensor([0, 1, 2, 2, 1])  # predicted 0 1 1 2 0
+    task = ClassificationTask(FixedLogits(logits), optimizer={}, scheduler={}, num_classes=3)
+    metrics = evaluate(task, labels)
+    assert metrics["acc"] == pytest.approx(3 / 5)
+    # per class F1: class 0: TP1 FP1 FN0 -> 2/3; class 1: TP1 FP1 FN1 -> 1/2; class 2: TP1 FP0 FN1 -> 2/3
+    assert metrics["f1"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
+    assert "auroc" not in metrics
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["task=classification"], r"task=classification needs labelled data \(data=sst2 or data=labelled_files\)"),
+        (["data=sst2", "data.path=x"], r"task=language_modeling needs a text corpus"),
+        (["task=classification", "data=sst2", "data.path=x", "model=gpt"], r"does not fit task=classification; use model=lstm_classifier"),
+        (["experiment=sst2_transformer", "data.path=x", "model.block_size=32"], r"data.max_length=64 is longer than model.block_size=32"),
+        (["experiment=seed_lstm_sentiment", "data.path=x", "data.padding=left"], r"data.padding='left' has the wrong type: expected one of 'pre', 'post'"),
+    ],
+)
+def test_mismatched_task_data_and_model_are_refused_before_any_work(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        check_command_line(overrides)
+
+
+@pytest.fixture
+def sst2_slice(tmp_path, shared_data):
+    """The first 6,000 SST-2 training sentences and the whole dev set."""
+    folder = tmp_path / "sst2"
+    folder.mkdir()
+    lines = (shared_data / "sst2" / "train.tsv").read_text().split("\n")
+    (folder / "train.tsv").write_text("\n".join(lines[:6001]) + "\n")
+    (folder / "dev.tsv").write_text((shared_data / "sst2" / "dev.tsv").read_text())
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["seed_lstm_sentiment", "sst2_transformer"])
+def test_classifiers_learn_sst2_above_the_majority_baseline(make_config, sst2_slice, experiment):
+    cfg = make_config([
+        f"experiment={experiment}", f"data.path={sst2_slice}", "logger=csv", "trainer.max_steps=400",
+        "trainer.val_check_interval=100", "callbacks.progress_bar=null", "data.max_length=48",
+        *(["scheduler.warmup_steps=50", "model.n_embd=64", "model.n_layer=1"] if experiment == "sst2_transformer" else ["optimizer.lr=3e-3"]),
+    ])
+    result = train(cfg)
+    _, labels = read_labelled_file(sst2_slice / "dev.tsv", "tsv", "sentence", "label", header=True, quoting="none")
+    majority = max(labels.count("0"), labels.count("1")) / len(labels)
+    assert majority == pytest.approx(444 / 872)
+    assert result.metrics["val/acc"] > majority + 0.1
+    assert set(result.metrics) == {"val/loss", "val/acc", "val/f1", "val/auroc"}
+
+    run_dir = Path(cfg.paths.run_dir)
+    with (run_dir / "metrics.csv").open() as file:
+        evaluations = [(int(row["step"]), float(row["val/acc"])) for row in csv.DictReader(file) if row.get("val/acc")]
+    assert [step for step, _ in evaluations] == [100, 200, 300, 400]
+    best_step = max(evaluations, key=lambda item: item[1])[0]  # the best checkpoint is chosen by val/acc
+    assert Path(result.best_checkpoint).name == f"best-step{best_step:06d}.ckpt"
+    assert json.loads((run_dir / "run.json").read_text())["objective"] == {"val/acc": max(acc for _, acc in evaluations)}
+
+
+def test_bpe_tokenizer_classifies_with_a_pad_id_past_its_vocabulary(make_config, tmp_path):
+    from framework.recipes import ClassificationRecipe
+
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"review number {i} was {'good' if i % 2 else 'bad'}\t{i % 3}\n" for i in range(60)))
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\nanother review\t2\n")
+    cfg = make_config([
+        "task=classification", "data=sst2", f"data.path={tmp_path}", "tokenizer=bpe", "tokenizer.vocab_size=300",
+        "model=transformer_classifier", "data.max_length=8", "data.padding=post",
+    ])
+    recipe = ClassificationRecipe(cfg)
+    assert recipe.label_names == ["0", "1", "2"] and recipe.pad_id == recipe.tokenizer.get_vocab_size() <= 300
+    model = recipe.model()
+    assert model.wte.num_embeddings == recipe.pad_id + 1 and model.head.out_features == 3  # softmax over 3 classes
+    val = recipe.splits["val"]
+    length = len(recipe.tokenizer.encode("another review").ids)
+    assert val.mask[0].tolist() == [True] * length + [False] * (8 - length)
+    assert (val.ids[0, length:] == recipe.pad_id).all() and val.labels.tolist() == [2]
