@@ -200,7 +200,7 @@ def test_bpe_tokenizer_classifies_with_a_pad_id_past_its_vocabulary(make_config,
     (tmp_path / "dev.tsv").write_text("sentence\tlabel\nanother review\t2\n")
     cfg = make_config([
         "task=classification", "data=sst2", f"data.path={tmp_path}", "tokenizer=bpe", "tokenizer.vocab_size=300",
-        "model=transformer_classifier", "data.max_length=8", "data.padding=post",
+        "model=transformer_classifier", "data.max_length=24", "data.padding=post",
     ])
     recipe = ClassificationRecipe(cfg)
     assert recipe.label_names == ["0", "1", "2"] and recipe.pad_id == recipe.tokenizer.get_vocab_size() <= 300
@@ -208,5 +208,5 @@ def test_bpe_tokenizer_classifies_with_a_pad_id_past_its_vocabulary(make_config,
     assert model.wte.num_embeddings == recipe.pad_id + 1 and model.head.out_features == 3  # softmax over 3 classes
     val = recipe.splits["val"]
     length = len(recipe.tokenizer.encode("another review").ids)
-    assert val.mask[0].tolist() == [True] * length + [False] * (8 - length)
+    assert 0 < length < 24 and val.mask[0].tolist() == [True] * length + [False] * (24 - length)
     assert (val.ids[0, length:] == recipe.pad_id).all() and val.labels.tolist() == [2]

@@ -15,7 +15,8 @@ import pytest
 import torch
 from lightning_fabric.utilities.rank_zero import rank_zero_only as fabric_rank_zero_only
 from lightning_utilities.core.rank_zero import rank_zero_only as lightning_rank_zero_only
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
 from torch.utils.data import DistributedSampler
 
 from framework.checkpointing import load_checkpoint_file, read_checkpoint_summary
@@ -24,6 +25,7 @@ from framework.cli import check_command_line
 from framework.data.datamodule import LanguageModelingDataModule, RandomWindows, SequentialWindows, UnpaddedDistributedSampler
 from framework.errors import ConfigError
 from framework.evaluate import evaluate
+from framework.training import train
 from framework.models import GPT, LSTMLanguageModel
 from framework.strategy.fsdp import sharding_units
 from framework.strategy.launch import (
@@ -59,6 +61,16 @@ def run(*overrides, run_dir, launcher=("-m",)):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def run_in_process(*overrides, run_dir):
+    """The same run as :func:`run` with one process, inside the test process (no start-up cost)."""
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.root_dir = cfg.paths.log_dir = str(run_dir.parent)
+        cfg.paths.run_dir = str(run_dir)
+    train(cfg)
 
 
 def recipe(corpus, cache_dir):
@@ -101,16 +113,33 @@ def largest_difference(first: dict[str, torch.Tensor], second: dict[str, torch.T
 @pytest.fixture(scope="module")
 def one_process_run(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("one")
-    run(*recipe(corpus, root / "cache"), *CURVE, "trainer.max_steps=20", "data.batch_size=12", run_dir=root / "run")
+    run_in_process(*recipe(corpus, root / "cache"), *CURVE, "trainer.max_steps=20", "data.batch_size=12", run_dir=root / "run")
     return root / "run"
+
+
+def two_process_overrides(corpus, cache_dir, strategy):
+    return [*recipe(corpus, cache_dir), *CURVE, "data.batch_size=6", f"strategy={strategy}", "trainer.devices=2", PER_PROCESS_NAME]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(corpus, tmp_path_factory):
+    """``two_process_run(strategy)``: the run directory of 20 steps on 2 processes with batch 6 (made once)."""
+    runs = {}
+
+    def get(strategy: str) -> Path:
+        if strategy not in runs:
+            root = tmp_path_factory.mktemp(strategy)
+            run(*two_process_overrides(corpus, root / "cache", strategy), "trainer.max_steps=20", run_dir=root / strategy)
+            runs[strategy] = root / strategy
+        return runs[strategy]
+
+    return get
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_with_half_batches_follow_one_process(corpus, one_process_run, tmp_path, strategy):
-    run_dir = tmp_path / strategy
-    overrides = [*recipe(corpus, tmp_path / "cache"), *CURVE, "trainer.max_steps=20", "data.batch_size=6"]
-    run(*overrides, f"strategy={strategy}", "trainer.devices=2", PER_PROCESS_NAME, run_dir=run_dir)
+def test_two_processes_with_half_batches_follow_one_process(one_process_run, two_process_run, tmp_path, strategy):
+    run_dir = two_process_run(strategy)
 
     one, two = evaluations(one_process_run), evaluations(run_dir)
     assert [step for step, _, _ in one] == [step for step, _, _ in two] == [5, 10, 15, 20]
@@ -124,7 +153,7 @@ def test_two_processes_with_half_batches_follow_one_process(corpus, one_process_
     assert largest_difference(weights(one_process_run / "checkpoints" / "last.ckpt"), weights(last)) < 1e-5
 
     # one run directory, written by rank 0 only; every process ran rank 0's resolved config
-    assert sorted(path.name for path in tmp_path.iterdir() if path.name != "consolidated.ckpt") == ["cache", strategy]
+    assert sorted(path.name for path in run_dir.parent.iterdir()) == ["cache", strategy]
     assert sorted(path.name for path in run_dir.iterdir()) == [
         ".hydra", "checkpoints", "hparams.yaml", "metrics.csv", "run.json", "samples.txt", "tokenizer.json", "train.log",
     ]
@@ -136,27 +165,27 @@ def test_two_processes_with_half_batches_follow_one_process(corpus, one_process_
 
 
 @pytest.mark.slow
-def test_fsdp_resumes_from_sharded_checkpoint_and_consolidates(corpus, tmp_path):
-    common = [*recipe(corpus, tmp_path / "cache"), *CURVE, "data.batch_size=6", "strategy=fsdp", "trainer.devices=2"]
-    run(*common, "trainer.max_steps=20", run_dir=tmp_path / "uninterrupted")
+def test_fsdp_resumes_from_sharded_checkpoint_and_consolidates(corpus, two_process_run, tmp_path):
+    uninterrupted = two_process_run("fsdp")
+    common = two_process_overrides(corpus, tmp_path / "cache", "fsdp")
     run(*common, "trainer.max_steps=10", run_dir=tmp_path / "resumed")
     assert json.loads((tmp_path / "resumed" / "run.json").read_text())["final"]["step"] == 10
     resumed = run(*common, "trainer.max_steps=20", run_dir=tmp_path / "resumed")
     assert "Resuming from" in resumed.stdout + resumed.stderr
 
-    assert evaluations(tmp_path / "resumed") == evaluations(tmp_path / "uninterrupted")  # identical strings
+    assert evaluations(tmp_path / "resumed") == evaluations(uninterrupted)  # identical strings
     consolidated = {}
-    for name in ("uninterrupted", "resumed"):
-        consolidated[name] = main([str(tmp_path / name / "checkpoints" / "last.ckpt")])
-        assert consolidated[name] == tmp_path / name / "checkpoints" / "last-consolidated.ckpt"
+    for name, run_dir in (("uninterrupted", uninterrupted), ("resumed", tmp_path / "resumed")):
+        consolidated[name] = main([str(run_dir / "checkpoints" / "last.ckpt")])
+        assert consolidated[name] == run_dir / "checkpoints" / "last-consolidated.ckpt"
     first, second = (load_checkpoint_file(path) for path in consolidated.values())
     assert all(torch.equal(first["state_dict"][key], second["state_dict"][key]) for key in first["state_dict"])
     assert first["global_step"] == 20 and first["run_config"]["trainer"]["strategy"]["_target_"] == "framework.strategy.FSDP2Strategy"
 
     # Evaluation reads the consolidated file on one process and gets the sharded run's final loss.
-    record = evaluate(tmp_path / "uninterrupted", checkpoint="last")
+    record = evaluate(uninterrupted, checkpoint="last")
     assert record["checkpoint"] == str(consolidated["uninterrupted"]) and record["step"] == 20
-    assert record["metrics"]["val/loss"] == pytest.approx(float(evaluations(tmp_path / "uninterrupted")[-1][1]), abs=1e-6)
+    assert record["metrics"]["val/loss"] == pytest.approx(float(evaluations(uninterrupted)[-1][1]), abs=1e-6)
 
 
 @pytest.mark.slow
@@ -222,8 +251,8 @@ def test_gradient_accumulation_and_processes_give_the_same_step(corpus, tmp_path
         *recipe(corpus, tmp_path / "cache"), "trainer.max_steps=1", "scheduler=constant", "trainer.limit_val_batches=1",
         "optimizer=sgd", "optimizer.momentum=0", "optimizer.lr=1.0", "trainer.gradient_clip_val=0",
     ]
-    run(*common, "data.batch_size=8", run_dir=tmp_path / "batch8")
-    run(*common, "data.batch_size=2", "trainer.accumulate_grad_batches=4", run_dir=tmp_path / "accumulated")
+    run_in_process(*common, "data.batch_size=8", run_dir=tmp_path / "batch8")
+    run_in_process(*common, "data.batch_size=2", "trainer.accumulate_grad_batches=4", run_dir=tmp_path / "accumulated")
     run(*common, "data.batch_size=1", "trainer.accumulate_grad_batches=4", "strategy=ddp", "trainer.devices=2", run_dir=tmp_path / "ddp")
     reference = weights(tmp_path / "batch8" / "checkpoints" / "last.ckpt")
     for other in ("accumulated", "ddp"):
