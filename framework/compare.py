@@ -26,7 +26,9 @@ from framework.run_record import read_record
 
 # Keys that differ between any two runs without describing the experiment.
 RUN_SPECIFIC_KEYS = ("paths.", "logger.wandb.save_dir", "callbacks.model_checkpoint.dirpath", "trainer.default_root_dir", "resume")
-REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "perf/tokens_per_sec")
+REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec")
+# Metrics where higher is better; the others are best when lowest.
+HIGHER_IS_BETTER = {"val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec"}
 
 
 @dataclass
@@ -48,9 +50,9 @@ class Run:
         points = self.series(metric)
         return points[-1][1] if points else math.nan
 
-    def best(self, metric: str, mode: str = "min") -> float:
+    def best(self, metric: str) -> float:
         values = [value for _, value in self.series(metric) if math.isfinite(value)]
-        return (min(values) if mode == "min" else max(values)) if values else math.nan
+        return (max(values) if metric in HIGHER_IS_BETTER else min(values)) if values else math.nan
 
 
 def find_runs(paths: list[Path]) -> list[Run]:
@@ -91,11 +93,12 @@ def differing_keys(runs: list[Run]) -> list[str]:
 
 
 def comparison_rows(runs: list[Run], sort_by: str) -> tuple[list[str], list[list[str]]]:
-    """The header and one row of strings per run, sorted by the final value of ``sort_by``."""
+    """The header and one row of strings per run, best final value of ``sort_by`` first."""
     varying = differing_keys(runs)
     metrics = [metric for metric in REPORTED_METRICS if any(run.series(metric) for run in runs)]
     header = ["run", *varying, *(f"{kind} {metric}" for metric in metrics for kind in ("final", "best")), "parameters", "wall s"]
-    ordered = sorted(runs, key=lambda run: (math.isnan(run.final(sort_by)), run.final(sort_by)))
+    sign = -1 if sort_by in HIGHER_IS_BETTER else 1
+    ordered = sorted(runs, key=lambda run: (math.isnan(run.final(sort_by)), sign * run.final(sort_by)))
     rows = []
     for run in ordered:
         cells = []
