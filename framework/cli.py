@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import difflib
+import logging
 import re
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
@@ -142,6 +143,12 @@ def check_command_line(arguments: list[str]) -> list[str]:
         raise _explain_composition_error(plain, error) from None
     validate_config(cfg)
     run_dirs = [item.split("=", 1)[1].strip("\"'") for item in overrides if item.startswith("hydra.run.dir=")]
+    if cfg.resume not in RESUME_MODES:
+        run_dir = Path(cfg.resume).expanduser()
+        if not (run_dir / "checkpoints" / "last.ckpt").exists():
+            raise ConfigError(f"resume={cfg.resume}: {run_dir}/checkpoints/last.ckpt does not exist, so there is nothing to resume.")
+        if not run_dirs:
+            arguments, run_dirs = [*arguments, f"hydra.run.dir={run_dir.resolve()}"], [str(run_dir)]
     launcher = external_launcher()
     if launcher and not run_dirs and not multirun:
         raise ConfigError(
@@ -149,12 +156,6 @@ def check_command_line(arguments: list[str]) -> list[str]:
             "time-stamped run directory. Give all of them the same one with hydra.run.dir=<dir>, for example "
             "hydra.run.dir=logs/runs/$(date +%Y-%m-%d_%H-%M-%S) on the launching command line."
         )
-    if cfg.resume not in RESUME_MODES:
-        run_dir = Path(cfg.resume).expanduser()
-        if not (run_dir / "checkpoints" / "last.ckpt").exists():
-            raise ConfigError(f"resume={cfg.resume}: {run_dir}/checkpoints/last.ckpt does not exist, so there is nothing to resume.")
-        if not run_dirs:
-            arguments, run_dirs = [*arguments, f"hydra.run.dir={run_dir.resolve()}"], [str(run_dir)]
     if run_dirs and not multirun:
         arguments = _protect_existing_run_dir(Path(run_dirs[-1]).expanduser(), cfg.resume, arguments)
     return arguments
@@ -176,12 +177,28 @@ def _protect_existing_run_dir(run_dir: Path, resume: str, arguments: list[str]) 
 
 @contextlib.contextmanager
 def user_errors_exit() -> Iterator[None]:
-    """Print a UserInputError as one paragraph on stderr and exit with status 2, no traceback."""
+    """Print a UserInputError as one paragraph on stderr and exit with status 2, no traceback.
+
+    Also when Hydra's ``instantiate`` wrapped it (a constructor that checks its arguments).
+    """
     try:
         yield
-    except UserInputError as error:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {error}", highlight=False)
+    except (UserInputError, InstantiationException) as error:
+        cause = error if isinstance(error, UserInputError) else error.__cause__
+        if not isinstance(cause, UserInputError):
+            raise
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {cause}", highlight=False)
         sys.exit(2)
+
+
+def quiet_logging() -> None:
+    """Keep only warnings, on the console: for processes other than rank 0 that Hydra set up
+    for full logging anyway (submitit's tasks each run the whole Hydra job)."""
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    for handler in [handler for handler in root.handlers if isinstance(handler, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def quiet_other_ranks(arguments: list[str]) -> list[str]:

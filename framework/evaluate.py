@@ -3,9 +3,9 @@
     python -m framework.evaluate run_dir=logs/runs/<run> [split=val|test] [checkpoint=best|last|<file>] [data.<key>=<value> ...]
 
 Loads the checkpoint (best by default) and the run's tokenizer, rebuilds the data from the
-run's config with the ``data.*`` overrides (``data.path=other.txt`` evaluates another corpus;
-characters the tokenizer never saw become its unknown token), evaluates every example or
-window of the split, prints the metrics as JSON and appends them to
+run's config with the ``data.*`` overrides (``data.path=other.txt`` evaluates the validation
+part, the last ``data.val_fraction``, of another corpus; characters the tokenizer never saw
+become its unknown token), evaluates every example or window of the split, prints the metrics as JSON and appends them to
 ``<run_dir>/evaluations.jsonl``. Bad input exits with status 2 and one paragraph.
 """
 
@@ -49,8 +49,9 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
         key = override.split("=", 1)[0]
         if OmegaConf.select(cfg, key, default=KeyError) is KeyError:
             raise unknown_key_error(key, list(cfg.data))
-    with open_dict(cfg):
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(data_overrides)))
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(data_overrides)))
+    with open_dict(cfg):  # evaluation runs on one device with its own Trainer
+        cfg.trainer.update(strategy="auto", devices=1, num_nodes=1, accelerator="auto")
     validate_config(cfg)
     recipe = recipe_for(cfg, trained=loaded.metadata)
     if split == "test" and (isinstance(recipe, LanguageModelingRecipe) or "test" not in recipe.splits):
@@ -80,7 +81,7 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
 
 def main(arguments: list[str] | None = None) -> dict[str, Any]:
     with user_errors_exit():
-        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS)
+        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS, usage=__doc__)
         record = evaluate(settings["run_dir"], settings["split"], settings["checkpoint"], data_overrides)
     print(json.dumps(record, indent=2))
     return record

@@ -6,8 +6,8 @@
 once), ``config.json`` (the model's ``_target_`` and arguments, the task, class names and the
 padding settings a classifier was trained with) and ``tokenizer.json``. ``format=hf`` (GPT
 runs only) writes a Hugging Face ``transformers`` GPT-2 directory that
-``GPT2LMHeadModel.from_pretrained`` loads, plus ``tokenizer.json``; it needs the
-``transformers`` package (``pip install lm-framework[export]``). The output directory
+``GPT2LMHeadModel.from_pretrained`` loads, plus ``tokenizer.json`` (writing it needs no
+``transformers``). The output directory
 defaults to ``<run_dir>/export-<format>`` and must not exist yet.
 """
 
@@ -65,33 +65,33 @@ def gpt2_state_dict(model: GPT) -> dict[str, torch.Tensor]:
 
 
 def export_hf(run: LoadedRun, output: Path) -> Path:
-    """Write a ``transformers`` GPT-2 directory (``config.json``, ``model.safetensors``) and ``tokenizer.json``.
+    """Write a Hugging Face GPT-2 directory: ``config.json``, ``model.safetensors`` (GPT-2's
+    parameter names and layouts; the LM head is tied to ``transformer.wte``) and ``tokenizer.json``.
 
-    The config uses exact GELU (``activation_function="gelu"``, as ``nn.GELU``), LayerNorm
-    epsilon 1e-5 and no dropout at inference, so logits match ours to float rounding.
+    No ``transformers`` install is needed to write it. The config uses exact GELU
+    (``activation_function="gelu"``, as ``nn.GELU``) and LayerNorm epsilon 1e-5, so
+    ``GPT2LMHeadModel.from_pretrained`` gives our logits to float rounding.
 
     Raises:
-        ConfigError: the run's model is not a GPT, or ``transformers`` is not installed.
+        ConfigError: the run's model is not a GPT.
     """
+    from safetensors.torch import save_file
+
     model = run.task.model
     if not isinstance(model, GPT):
-        raise ConfigError(f"format=hf exports GPT models only; {run.run_dir} has a {type(model).__name__}. Use format=safetensors.")
-    try:
-        from transformers import GPT2Config, GPT2LMHeadModel
-    except ImportError:
-        raise ConfigError("format=hf needs the transformers package: pip install 'lm-framework[export]'.") from None
+        raise ConfigError(f"format=hf exports GPT models only; the model of {run.run_dir} is {type(model).__name__}. Use format=safetensors.")
     config = model.config
-    hf_config = GPT2Config(
-        vocab_size=config.vocab_size, n_positions=config.block_size, n_embd=config.n_embd, n_layer=config.n_layer,
-        n_head=config.n_head, activation_function="gelu", layer_norm_epsilon=1e-5, resid_pdrop=config.dropout,
-        embd_pdrop=config.dropout, attn_pdrop=config.dropout, tie_word_embeddings=True,
-    )
-    hf_model = GPT2LMHeadModel(hf_config)
-    missing, unexpected = hf_model.load_state_dict(gpt2_state_dict(model), strict=False)
-    missing = [name for name in missing if not name.endswith(".attn.bias") and not name.endswith(".attn.masked_bias")]
-    if missing or unexpected:
-        raise ConfigError(f"GPT-2 layout mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}.")
-    hf_model.save_pretrained(str(output))
+    hf_config = {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": config.vocab_size,
+        "n_positions": config.block_size, "n_embd": config.n_embd, "n_layer": config.n_layer, "n_head": config.n_head,
+        "n_inner": None, "activation_function": "gelu", "layer_norm_epsilon": 1e-5, "resid_pdrop": config.dropout,
+        "embd_pdrop": config.dropout, "attn_pdrop": config.dropout, "tie_word_embeddings": True,
+        "bos_token_id": None, "eos_token_id": None, "torch_dtype": "float32",
+    }
+    weights = {name: value for name, value in gpt2_state_dict(model).items() if name != "lm_head.weight"}
+    output.mkdir(parents=True)
+    (output / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
+    save_file(weights, str(output / "model.safetensors"), metadata={"format": "pt"})
     run.tokenizer.save(str(output / "tokenizer.json"))
     return output
 
@@ -107,16 +107,15 @@ def export(run_dir: str | Path, format: str = "safetensors", output: str | Path 
     """
     if format not in EXPORTERS:
         raise ConfigError(f"format={format!r} must be one of {', '.join(EXPORTERS)}.")
-    run = load_run(run_dir, checkpoint)
-    destination = Path(output).expanduser() if output else run.run_dir / f"export-{format}"
+    destination = Path(output).expanduser() if output else Path(run_dir).expanduser() / f"export-{format}"
     if destination.exists():
         raise ConfigError(f"output={destination} already exists; choose a new directory (nothing is overwritten).")
-    return EXPORTERS[format](run, destination)
+    return EXPORTERS[format](load_run(run_dir, checkpoint), destination)
 
 
 def main(arguments: list[str] | None = None) -> Path:
     with user_errors_exit():
-        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS)
+        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS, usage=__doc__)
         if data_overrides:
             raise ConfigError(f"framework.export takes no data overrides ({', '.join(data_overrides)}).")
         written = export(**settings)

@@ -44,7 +44,7 @@ def generate_text(
 
 def main(arguments: list[str] | None = None) -> list[str]:
     with user_errors_exit():
-        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS)
+        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS, usage=__doc__)
         if data_overrides:
             raise ConfigError(f"framework.generate takes no data overrides ({', '.join(data_overrides)}).")
         run = load_run(settings.pop("run_dir"), settings.pop("checkpoint"))

@@ -8,8 +8,10 @@ parameter names saved from a ``torch.compile``-d model (``_orig_mod.``) are mapp
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
 
 from framework.checkpointing import consolidate, is_sharded_checkpoint, load_checkpoint_file, read_checkpoint_summary
+from framework.checkpointing.consolidate import consolidated_path
 from framework.checkpointing.sharded import METADATA_FILE
-from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError
+from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError, UnreadableInputError
 from framework.recipes import build_classification_task, build_task
 from framework.tasks import ClassificationTask
 from framework.tasks.base import TrainingTask
@@ -94,14 +97,20 @@ def single_file(path: Path) -> Path:
     it, made when missing or older than the shards (a resumed run rewrote them)."""
     if not is_sharded_checkpoint(path):
         return path
-    output = path.with_name(f"{path.stem}-consolidated.ckpt")
+    output = consolidated_path(path)
     if output.exists() and output.stat().st_mtime >= (path / METADATA_FILE).stat().st_mtime:
         return output
     log.info("Consolidating the sharded checkpoint %s into %s", path, output)
-    fresh = output.with_name(f".{output.name}.fresh")
-    fresh.unlink(missing_ok=True)
-    consolidate(path, fresh)
-    os.replace(fresh, output)
+    fresh = output.with_name(f".{output.name}.{os.getpid()}.fresh")  # concurrent commands do not collide
+    try:
+        consolidate(path, fresh)
+        os.replace(fresh, output)
+    except OSError as error:
+        fresh.unlink(missing_ok=True)
+        raise UnreadableInputError(
+            f"Cannot write {output} to consolidate the sharded checkpoint {path} ({error.strerror}). Run "
+            f"python -m framework.checkpointing.consolidate {path} --output <writable file> and pass checkpoint=<that file>."
+        ) from None
     return output
 
 
@@ -141,27 +150,33 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
 
 
 def parse_arguments(
-    arguments: list[str], allowed: dict[str, tuple[type, Any]], required: tuple[str, ...] = ("run_dir",)
+    arguments: list[str], allowed: dict[str, tuple[type, Any]], required: tuple[str, ...] = ("run_dir",), usage: str = ""
 ) -> tuple[dict[str, Any], list[str]]:
     """Split ``key=value`` command-line arguments into settings and ``data.*`` overrides.
 
-    ``allowed`` maps each setting to ``(type, default)``; ``null`` gives None.
+    ``allowed`` maps each setting to ``(type, default)``; ``null`` gives None. ``-h``/``--help``
+    prints ``usage`` and exits with status 0.
 
     Raises:
         ConfigError: an argument without ``=``, an unknown key (naming the valid ones), a value
             of the wrong type, or a missing required setting.
     """
+    if {"-h", "--help"} & set(arguments):
+        print(usage)
+        sys.exit(0)
     settings = {key: default for key, (_, default) in allowed.items()}
     data_overrides = []
     for argument in arguments:
         key, separator, value = argument.partition("=")
         if not separator:
-            raise ConfigError(f"Argument {argument!r} is not key=value; valid keys: {', '.join(allowed)}.")
+            raise ConfigError(f"Argument {argument!r} is not key=value; valid keys: {', '.join(allowed)}, and data.* overrides (--help describes the command).")
         if key.startswith("data."):
             data_overrides.append(argument)
             continue
         if key not in allowed:
-            raise ConfigError(f"Unknown argument '{key}'; valid: {', '.join(allowed)}, and data.* overrides.")
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"Unknown argument '{key}'.{hint} Valid: {', '.join(allowed)}, and data.* overrides.")
         kind = allowed[key][0]
         try:
             settings[key] = None if value.lower() == "null" else kind(value)

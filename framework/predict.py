@@ -46,9 +46,11 @@ def predict(run: LoadedRun, texts: list[str], batch_size: int = 256) -> list[tup
 
 def main(arguments: list[str] | None = None) -> list[tuple[str, float]]:
     with user_errors_exit():
-        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS, required=("run_dir", "input"))
+        settings, data_overrides = parse_arguments(sys.argv[1:] if arguments is None else arguments, SETTINGS, required=("run_dir", "input"), usage=__doc__)
         if data_overrides:
             raise ConfigError(f"framework.predict takes no data overrides ({', '.join(data_overrides)}); it encodes as in training.")
+        if settings["batch_size"] < 1:
+            raise ConfigError(f"batch_size={settings['batch_size']} must be at least 1.")
         text = read_text_file(Path(settings["input"]).expanduser(), kind="Input file", setting="input")
         lines = text.split("\n")
         if lines[-1] == "":

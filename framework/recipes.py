@@ -171,18 +171,29 @@ class ClassificationRecipe:
     def __init__(self, cfg: DictConfig, tokenizer: Tokenizer | None = None, classes: list[str] | None = None) -> None:
         self.cfg = cfg
         files: LabelledTextFiles = hydra.utils.instantiate(cfg.data)
-        texts, labels = files.read("train")
-        self.label_names = classes or label_names(labels)
+        self.splits: dict[str, EncodedSplit] = {}
+        if tokenizer is None or classes is None:  # training: both come from the training split
+            texts, labels = files.read("train")
+            self.label_names = label_names(labels)
+            self.tokenizer = hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
+        else:  # evaluating a finished run: its tokenizer and classes; the training file is not read
+            self.label_names, self.tokenizer = classes, tokenizer
         if len(self.label_names) < 2:
             raise DataError(f"{files.file('train')} has only the label(s) {self.label_names}; a classifier needs at least two classes.")
-        self.tokenizer = tokenizer or hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
+        if cfg.optimized_metric == "val/auroc" and len(self.label_names) > 2:
+            raise ConfigError(f"optimized_metric=val/auroc is logged for two classes only; this data has {len(self.label_names)}. Use val/acc or val/f1.")
         self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
         self.pad_id = pad_id(self.tokenizer)
-        self.splits = {"train": self._encode(files, "train", texts, labels), "val": self._encode(files, "val", *files.read("val"))}
+        if tokenizer is None or classes is None:
+            self.splits["train"] = self._encode(files, "train", texts, labels)
+        self.splits["val"] = self._encode(files, "val", *files.read("val"))
         if files.test_file is not None:
             self.splits["test"] = self._encode(files, "test", *files.read("test"))
 
     def _encode(self, files: LabelledTextFiles, split: str, texts: list[str], labels: list[str]) -> EncodedSplit:
+        """Raises DataError for a split without examples."""
+        if not texts:
+            raise DataError(f"{files.file(split)} has no examples; the {split} split needs at least one.")
         data = self.cfg.data
         ids, mask = encode_padded(self.tokenizer, texts, data.max_length, data.padding, data.truncation, self.pad_id)
         return EncodedSplit(ids, mask, label_ids(labels, self.label_names, files.file(split)))
@@ -202,6 +213,12 @@ class ClassificationRecipe:
         configured = self.cfg.model.get("vocab_size")
         if configured is not None and configured < vocab_size:
             raise ConfigError(f"model.vocab_size={configured} is smaller than the {vocab_size} ids the tokenizer and padding need; set it to null.")
+        outputs = self.cfg.model.get("num_outputs")
+        if outputs is not None and outputs != self.num_outputs:
+            raise ConfigError(
+                f"model.num_outputs={outputs} does not fit {len(self.label_names)} classes, which need {self.num_outputs} "
+                "(1 logit for two classes, else one per class); set it to null."
+            )
         return {"vocab_size": configured or vocab_size, "num_outputs": self.num_outputs}
 
     def checkpoint_metadata(self) -> dict:
@@ -215,7 +232,7 @@ class ClassificationRecipe:
 
     def datamodule(self, world_size: int) -> pl.LightningDataModule:
         return ClassificationDataModule(
-            self.splits["train"], self.splits["val"], batch_size=self.cfg.data.batch_size,
+            self.splits.get("train"), self.splits["val"], batch_size=self.cfg.data.batch_size,
             num_train_samples=training_samples(self.cfg, world_size), seed=self.cfg.seed, num_workers=self.cfg.data.num_workers,
             test=self.splits.get("test"),
         )

@@ -25,23 +25,26 @@ def sample_texts(
     num_samples: int = 1,
     seed: int = 1337,
 ) -> list[str]:
-    """``num_samples`` decoded continuations of ``prompt`` (prompt included), on CPU, seeded.
+    """``num_samples`` decoded continuations of ``prompt`` (prompt included), seeded.
 
-    A model with a ``block_size`` sees at most its last ``block_size`` tokens; a longer prompt
-    is cropped from the front. Sampling follows :func:`framework.models.generate`.
+    The model runs where its parameters are (also sharded); tokens are drawn on CPU. A model
+    with a ``block_size`` sees at most its last ``block_size`` tokens; a longer prompt is
+    cropped from the front. Sampling follows :func:`framework.models.generate`.
 
     Raises:
-        ValueError: a prompt with no tokens, ``num_samples < 1`` or a sampling setting out of range.
+        ValueError: a prompt with no tokens, ``num_samples < 1``, ``max_new_tokens < 0`` or a
+            sampling setting out of range.
     """
     prompt_ids = tokenizer.encode(prompt).ids
     context_size = getattr(model, "block_size", None)
     if context_size is not None:
         prompt_ids = prompt_ids[-context_size:]
-    if num_samples < 1:
-        raise ValueError(f"num_samples={num_samples} must be at least 1.")
+    if num_samples < 1 or max_new_tokens < 0:
+        raise ValueError(f"num_samples={num_samples} must be at least 1 and max_new_tokens={max_new_tokens} at least 0.")
+    device = next(model.parameters()).device
     ids = generate(
-        model.cpu(),
-        torch.tensor([prompt_ids] * num_samples, dtype=torch.long).reshape(num_samples, len(prompt_ids)),
+        model,
+        torch.tensor([prompt_ids] * num_samples, dtype=torch.long, device=device).reshape(num_samples, len(prompt_ids)),
         max_new_tokens,
         temperature=temperature,
         top_k=top_k,

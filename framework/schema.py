@@ -24,6 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from framework.data.cleaning import CLEANING_STEPS
 from framework.errors import ConfigError
 
+MODEL_SIZES = ("vocab_size", "num_outputs", "block_size", "n_layer", "n_head", "n_embd", "hidden_size")
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # Arguments the training code fills in when the config leaves them null.
 RUNTIME_ARGUMENTS = {"model": {"vocab_size", "num_outputs"}, "callbacks.model_checkpoint": {"mode"}}
@@ -249,6 +250,17 @@ def _check_language_modeling_data(data: DictConfig, model: DictConfig) -> None:
         )
 
 
+def _check_sizes(cfg: DictConfig) -> None:
+    """Positive sizes and dropout in [0, 1) wherever a model, tokenizer or labelled data has them."""
+    for group, keys in (("model", MODEL_SIZES), ("tokenizer", ("num_words", "vocab_size")), ("data", ("max_length",))):
+        node = cfg[group]
+        for key in keys:
+            value = node.get(key)
+            _require(not isinstance(value, int) or value >= 1, f"{group}.{key}={value} must be a positive integer.")
+    dropout = cfg.model.get("dropout")
+    _require(dropout is None or 0 <= dropout < 1, f"model.dropout={dropout} must be in [0, 1).")
+
+
 def _check_task_fits(cfg: DictConfig) -> None:
     """The task, the data and the model must be of one kind: language modelling or classification."""
     try:
@@ -280,7 +292,9 @@ def _classification_task() -> type:
 def check_rules(cfg: DictConfig) -> None:
     """Cross-field and range rules that types alone cannot express."""
     data, model, trainer = cfg.data, cfg.model, cfg.trainer
+    _check_sizes(cfg)
     if "_target_" in data:
+        _require(data.batch_size >= 1, f"data.batch_size={data.batch_size} must be at least 1.")
         if "block_size" in model:
             _require(
                 data.max_length <= model.block_size,

@@ -72,10 +72,22 @@ class SweepCallback(Callback):
             torch.set_num_threads(threads_per_job(parallel))
 
 
+def metric_direction(task_target: str, metric: str) -> str:
+    """``minimize`` or ``maximize``: how a sweeper should treat ``metric`` of the task ``task_target``
+    (the task's ``METRICS``), so an Optuna search maximises accuracy and minimises losses."""
+    import hydra.utils
+
+    directions = getattr(hydra.utils.get_class(task_target), "METRICS", {})
+    return "maximize" if directions.get(metric) == "max" else "minimize"
+
+
 def register_resolvers() -> None:
-    """``${varying_overrides:<list>}`` and ``${unique_token:}`` for directory names in conf/hydra."""
+    """``${varying_overrides:<list>}`` and ``${unique_token:}`` for directory names in conf/hydra,
+    and ``${metric_direction:<task target>,<metric>}`` for sweepers."""
     if not OmegaConf.has_resolver("varying_overrides"):
         OmegaConf.register_new_resolver("varying_overrides", lambda overrides: varying_overrides(list(overrides)))
+    if not OmegaConf.has_resolver("metric_direction"):
+        OmegaConf.register_new_resolver("metric_direction", metric_direction)
     if not OmegaConf.has_resolver("unique_token"):
         # Cached, and Hydra copies the cache to every job's config, so a sweep keeps one token.
         OmegaConf.register_new_resolver("unique_token", lambda: secrets.token_hex(3), use_cache=True)

@@ -36,6 +36,8 @@ def main(cfg: DictConfig) -> float | None:
     that needs several processes runs as its own single-run command (``framework.strategy.launch``).
     """
     cfg = launch.config_of_rank_zero(cfg)
+    if launch.launch_rank() != 0:
+        cli.quiet_logging()
     with cli.user_errors_exit():
         if launch.lightning_starts_processes(cfg.trainer):
             hydra_config = HydraConfig.get()

@@ -38,7 +38,8 @@ def test_csv_quoting_headerless_columns_and_jsonl(tmp_path):
     "content, arguments, message",
     [
         ("text\tlabel\nok\t1\n", ("sentence", "label", True), r"has no column 'sentence' \(data.text_column\); its header has \['text', 'label'\]"),
-        ("sentence\tlabel\nok\t1\nno label here\n", ("sentence", "label", True), r"line 3 has 1 field\(s\), but the text and label need 2"),
+        ("sentence\tlabel\nok\t1\nno label here\n", ("sentence", "label", True), r"line 3 has 1 field\(s\), but line 1 has 2"),
+        ("sentence\tlabel\nGreat\tfun movie\t5\n", ("sentence", "label", True), r"line 2 has 3 field\(s\), but line 1 has 2. A text containing the delimiter needs CSV quoting: data.quoting=minimal"),
         ("ok\t1\n", ("0", "5", False), r"data.label_column='5'.*columns are numbered 0..1"),
     ],
 )
@@ -210,3 +211,81 @@ def test_bpe_tokenizer_classifies_with_a_pad_id_past_its_vocabulary(make_config,
     length = len(recipe.tokenizer.encode("another review").ids)
     assert 0 < length < 24 and val.mask[0].tolist() == [True] * length + [False] * (24 - length)
     assert (val.ids[0, length:] == recipe.pad_id).all() and val.labels.tolist() == [2]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.max_length=0", r"data.max_length=0 must be a positive integer"),
+        ("data.batch_size=0", r"data.batch_size=0 must be at least 1"),
+        ("model.hidden_size=0", r"model.hidden_size=0 must be a positive integer"),
+        ("model.n_layer=0", r"model.n_layer=0 must be a positive integer"),
+        ("model.dropout=1.5", r"model.dropout=1.5 must be in \[0, 1\)"),
+        ("tokenizer.num_words=0", r"tokenizer.num_words=0 must be a positive integer"),
+    ],
+)
+def test_classification_sizes_are_checked_before_any_work(override, message):
+    with pytest.raises(ConfigError, match=message):
+        check_command_line(["experiment=seed_lstm_sentiment", "data.path=x", override])
+
+
+def labelled_folder(tmp_path: Path, train: str, dev: str) -> Path:
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\n" + train)
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\n" + dev)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "train_rows, dev_rows, overrides, error, message",
+    [
+        ("good\t1\nfine\t1\n", "ok\t1\n", [], DataError, r"has only the label\(s\) \['1'\]; a classifier needs at least two classes"),
+        ("good\t1\nbad\t0\n", "", [], DataError, r"dev.tsv has no examples; the val split needs at least one"),
+        ("good\t1\nbad\t0\nmeh\t2\n", "ok\t1\n", ["optimized_metric=val/auroc"], ConfigError, r"val/auroc is logged for two classes only; this data has 3"),
+        ("good\t1\nbad\t0\n", "ok\t1\n", ["model.num_outputs=2"], ConfigError, r"model.num_outputs=2 does not fit 2 classes, which need 1"),
+        ("good\t1\nbad\t0\n", "ok\t1\n", ["model.vocab_size=3"], ConfigError, r"model.vocab_size=3 is smaller than the 4 ids"),
+    ],
+)
+def test_labelled_data_that_cannot_train_a_classifier_is_refused(make_config, tmp_path, train_rows, dev_rows, overrides, error, message):
+    from framework.recipes import ClassificationRecipe
+
+    folder = labelled_folder(tmp_path, train_rows, dev_rows)
+    cfg = make_config(["experiment=seed_lstm_sentiment", f"data.path={folder}", *overrides])
+    with pytest.raises(error, match=message):
+        ClassificationRecipe(cfg).model()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": "fine", "label": 1}\nnot json\n', r"a.jsonl line 2 is not valid JSON"),
+        ('{"text": "fine"}\n', r"a.jsonl line 1 has no field 'label'; its fields are \['text'\]"),
+    ],
+)
+def test_bad_jsonl_records_are_named_by_line(tmp_path, content, message):
+    (tmp_path / "a.jsonl").write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_labelled_file(tmp_path / "a.jsonl", "jsonl", "text", "label", header=True, quoting="none")
+
+
+def test_unbalanced_csv_quotes_suggest_literal_quoting(tmp_path):
+    (tmp_path / "a.csv").write_text('text,label\n"an "odd" one,1\n')
+    with pytest.raises(DataError, match=r"a.csv line 2: .*use data.quoting=none"):
+        read_labelled_file(tmp_path / "a.csv", "csv", "text", "label", header=True, quoting="minimal")
+
+
+def test_word_tokenizer_refuses_nothing_to_learn_from():
+    with pytest.raises(ConfigError, match=r"tokenizer.num_words=0 must be at least 1"):
+        train_word_tokenizer("some words", num_words=0)
+    with pytest.raises(DataError, match="without words"):
+        train_word_tokenizer(" \n ")
+
+
+def test_constructor_checks_print_one_paragraph_through_hydra_instantiate(capsys):
+    import hydra.utils
+
+    from framework.cli import user_errors_exit
+
+    with pytest.raises(SystemExit) as exit_info, user_errors_exit():
+        hydra.utils.instantiate({"_target_": "framework.models.LSTMClassifier", "vocab_size": 10, "num_outputs": 0})
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == "Error: model.num_outputs=0 must be a positive integer."

@@ -2,6 +2,9 @@
 
 import csv
 import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,13 +13,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from framework import evaluate as evaluate_command
+from framework import generate as generate_command
 from framework.checkpointing import load_checkpoint_file
 from framework.data.labelled import read_labelled_file
-from framework.errors import ConfigError
+from framework.errors import ConfigError, MissingInputError
 from framework.evaluate import evaluate
 from framework.export import export
 from framework.generate import generate_text
-from framework.loading import load_run
+from framework.loading import load_run, parse_arguments
 from framework.predict import predict
 from framework.training import train
 
@@ -82,7 +86,11 @@ def test_evaluate_on_another_corpus_with_unseen_characters(lm_run, tmp_path):
     other.write_text("Zoë paid 5€ for 漢字 tea — naïve!\n" * 300)
     record = evaluate(lm_run, data_overrides=[f"data.path={other}"])
     assert record["data_overrides"] == [f"data.path={other}"]
-    assert 0 < record["metrics"]["val/loss"] < 20 and record["metrics"]["val/loss"] == record["metrics"]["val/loss"]  # finite, not NaN
+    metrics = record["metrics"]
+    assert math.isfinite(metrics["val/loss"]) and metrics["val/loss"] > 0
+    # each unseen character is one <unk> token standing for one character, so bits per character
+    # equal bits per token: the characters were counted, not dropped
+    assert metrics["val/bpc"] == pytest.approx(metrics["val/loss"] / math.log(2), rel=1e-5)
 
 
 @pytest.mark.slow
@@ -93,7 +101,8 @@ def test_evaluate_on_another_corpus_with_unseen_characters(lm_run, tmp_path):
         (["split=train"], r"split='train' must be val or test"),
         (["data.pth=x"], r"Unknown config key 'data.pth'. Did you mean 'data.path'"),
         (["checkpoint=nowhere.ckpt"], r"checkpoint=nowhere.ckpt: nowhere.ckpt does not exist"),
-        (["top_k=3"], r"Unknown argument 'top_k'; valid: run_dir, split, checkpoint"),
+        (["top_k=3"], r"Unknown argument 'top_k'. Valid: run_dir, split, checkpoint"),
+        (["splt=test"], r"Unknown argument 'splt'. Did you mean 'split'\?"),
     ],
 )
 def test_evaluate_refuses_bad_arguments_in_one_paragraph(lm_run, capsys, arguments, message):
@@ -171,18 +180,35 @@ def test_safetensors_export_rebuilds_the_same_model(classifier_run, tmp_path):
         export(run_dir, "safetensors", output)
 
 
+# Loads an exported directory with transformers (installed by `make test` into .test-deps/,
+# outside the venv) and prints its logits for the given ids as JSON.
+HF_LOGITS = """
+import json, sys
+sys.path.append(sys.argv[1])
+import torch, transformers
+model = transformers.GPT2LMHeadModel.from_pretrained(sys.argv[2]).eval()
+with torch.no_grad():
+    print(json.dumps(model(torch.tensor(json.loads(sys.argv[3]))).logits.tolist()))
+"""
+TRANSFORMERS_DIR = Path(__file__).resolve().parents[1] / ".test-deps" / "transformers"
+
+
 @pytest.mark.slow
 def test_hf_export_loads_in_transformers_with_the_same_logits(lm_run, tmp_path):
-    transformers = pytest.importorskip("transformers")
-
+    if not (TRANSFORMERS_DIR / "transformers").is_dir():
+        pytest.fail(f"transformers is not installed in {TRANSFORMERS_DIR}; `make test` installs it there.", pytrace=False)
     output = export(lm_run, "hf", tmp_path / "hf")
-    hf_model = transformers.GPT2LMHeadModel.from_pretrained(str(output)).eval()
+    assert sorted(path.name for path in output.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
     ours = load_run(lm_run).task.model
     ids = torch.randint(0, ours.config.vocab_size, (2, 32))
+    loaded = subprocess.run(
+        [sys.executable, "-c", HF_LOGITS, str(TRANSFORMERS_DIR), str(output), json.dumps(ids.tolist())],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
     with torch.no_grad():
-        difference = (hf_model(ids).logits - ours(ids)).abs().max().item()
+        difference = (torch.tensor(json.loads(loaded.stdout)) - ours(ids)).abs().max().item()
     assert difference < 1e-5
-    assert (output / "tokenizer.json").is_file()
 
 
 @pytest.mark.slow
@@ -196,3 +222,50 @@ def test_checkpoints_from_a_compiled_model_load(lm_run, tmp_path):
     reloaded = load_run(lm_run, str(tmp_path / "compiled.ckpt")).task.model
     ids = torch.randint(0, model.config.vocab_size, (2, 16))
     assert torch.equal(reloaded(ids), model(ids))
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["split=val"], r"Missing run_dir=..."),
+        (["run_dir"], r"Argument 'run_dir' is not key=value"),
+        (["run_dir=x", "checkpoint"], r"Argument 'checkpoint' is not key=value"),
+    ],
+)
+def test_command_arguments_are_checked(arguments, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_arguments(arguments, evaluate_command.SETTINGS)
+
+
+def test_typed_command_arguments_are_converted_or_refused():
+    settings, data = parse_arguments(["run_dir=r", "top_k=5", "top_p=null", "data.path=x"], generate_command.SETTINGS)
+    assert (settings["top_k"], settings["top_p"], settings["max_new_tokens"], data) == (5, None, 200, ["data.path=x"])
+    with pytest.raises(ConfigError, match=r"top_k='many' must be an integer"):
+        parse_arguments(["run_dir=r", "top_k=many"], generate_command.SETTINGS)
+
+
+def test_a_run_directory_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(MissingInputError, match=r"run_dir=.*nowhere is not a directory"):
+        load_run(tmp_path / "nowhere")
+
+
+@pytest.mark.slow
+def test_commands_refuse_the_wrong_kind_of_run_and_bad_settings(lm_run, classifier_run, tmp_path, capsys):
+    from framework.predict import main as predict_main
+
+    run_dir, _ = classifier_run
+    with pytest.raises(ConfigError, match="prediction needs a classifier"):
+        predict(load_run(lm_run), ["text"])
+    with pytest.raises(ConfigError, match="format=hf exports GPT models only; .* is LSTMClassifier. Use format=safetensors"):
+        export(run_dir, "hf", tmp_path / "hf")
+    with pytest.raises(ConfigError, match=r"format='onnx' must be one of safetensors, hf"):
+        export(run_dir, "onnx")
+    with pytest.raises(ConfigError, match=r"max_new_tokens=-1 at least 0"):
+        generate_text(load_run(lm_run), "ROMEO:", -1)
+    (tmp_path / "in.txt").write_text("fine\n")
+    with pytest.raises(SystemExit) as exit_info:
+        predict_main([f"run_dir={run_dir}", f"input={tmp_path / 'in.txt'}", "batch_size=0"])
+    assert exit_info.value.code == 2 and "batch_size=0 must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict_main([f"run_dir={run_dir}", f"input={tmp_path / 'missing.txt'}"])
+    assert "Input file" in (error := capsys.readouterr().err) and "check input" in error

@@ -13,6 +13,7 @@ import hydra.utils
 import numpy as np
 import pytest
 import torch
+from torch.distributed.checkpoint import FileSystemReader
 from lightning_fabric.utilities.rank_zero import rank_zero_only as fabric_rank_zero_only
 from lightning_utilities.core.rank_zero import rank_zero_only as lightning_rank_zero_only
 from hydra import compose, initialize_config_dir
@@ -23,11 +24,11 @@ from framework.checkpointing import load_checkpoint_file, read_checkpoint_summar
 from framework.checkpointing.consolidate import main
 from framework.cli import check_command_line
 from framework.data.datamodule import LanguageModelingDataModule, RandomWindows, SequentialWindows, UnpaddedDistributedSampler
-from framework.errors import ConfigError
+from framework.errors import CheckpointMismatchError, ConfigError
 from framework.evaluate import evaluate
 from framework.training import train
 from framework.models import GPT, LSTMLanguageModel
-from framework.strategy.fsdp import sharding_units
+from framework.strategy.fsdp import FSDP2Strategy, sharding_units
 from framework.strategy.launch import (
     RANK_ZERO_CONFIG_ENV,
     config_of_rank_zero,
@@ -35,6 +36,7 @@ from framework.strategy.launch import (
     launch_rank,
     lightning_starts_processes,
     share_config_with_started_processes,
+    single_run_command,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -193,8 +195,14 @@ def test_fsdp_shards_the_lstm_layers(corpus, tmp_path):
     gpt_free = [item for item in recipe(corpus, tmp_path / "cache") if not item.startswith("model.")]
     overrides = [*gpt_free, "model=lstm", "model.n_embd=32", "model.hidden_size=32", "model.n_layer=2"]
     run(*overrides, "trainer.max_steps=3", "scheduler.warmup_steps=1", "strategy=fsdp", "trainer.devices=2", run_dir=tmp_path / "run")
-    checkpoint = read_checkpoint_summary(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    checkpoint = read_checkpoint_summary(last)
     assert checkpoint["global_step"] == 3
+    # each LSTM tensor is stored as two chunks, one per process: sharded, not replicated
+    index = FileSystemReader(str(last)).read_metadata().state_dict_metadata
+    assert {name: len(entry.chunks) for name, entry in index.items() if name.startswith("state_dict.model.lstm.")} == {
+        f"state_dict.model.lstm.{kind}_l{layer}": 2 for layer in (0, 1) for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    }
     assert {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items() if "lstm" in name} == {
         f"model.lstm.{kind}_l{layer}": shape
         for layer in (0, 1)
@@ -352,3 +360,38 @@ def test_models_name_their_fsdp_units():
     assert sharding_units(gpt) == list(gpt.transformer.h) and len(sharding_units(gpt)) == 3
     lstm = LSTMLanguageModel(vocab_size=10, n_embd=8, hidden_size=8, n_layer=2)
     assert sharding_units(lstm) == [lstm.lstm]
+
+
+def test_a_sweep_job_runs_alone_even_under_an_optuna_search(tmp_path):
+    from framework.sweep import register_resolvers
+
+    register_resolvers()
+    command = single_run_command(["hparams_search=optuna", "optimizer.lr=0.003"], tmp_path / 'job "0"')
+    overrides = command[command.index("framework.train") + 1 :]
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        hydra_config = compose(config_name="train", overrides=overrides, return_hydra_config=True).hydra
+    assert str(hydra_config.mode) == "RunMode.RUN"  # the search config alone would make it a sweep
+    assert hydra_config.run.dir == str(tmp_path / 'job "0"') and hydra_config.output_subdir is None
+
+
+def test_an_interrupted_first_sharded_save_is_named_not_loaded(tmp_path):
+    incomplete = tmp_path / "last.ckpt"
+    incomplete.mkdir()
+    (incomplete / "__0_0.distcp").write_bytes(b"partial")
+    with pytest.raises(CheckpointMismatchError, match=r"last.ckpt is a directory but not a complete sharded checkpoint"):
+        read_checkpoint_summary(incomplete)
+
+
+def test_consolidation_into_a_missing_folder_is_refused(tmp_path, capsys):
+    sharded = tmp_path / "shards.ckpt"
+    sharded.mkdir()
+    (sharded / "meta.pt").write_bytes(b"")
+    (sharded / ".metadata").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--output", str(tmp_path / "no" / "such" / "out.ckpt"), str(sharded)])
+    assert exit_info.value.code == 2 and "folder of" in capsys.readouterr().err
+
+
+def test_fsdp_mixed_precision_setting_is_checked():
+    with pytest.raises(ConfigError, match=r"strategy.mixed_precision='fp8' is not one of auto, bf16, fp16, none"):
+        FSDP2Strategy(mixed_precision="fp8")

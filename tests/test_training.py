@@ -12,8 +12,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from framework.tasks import LanguageModelingTask
 from framework.recipes import build_datamodule, build_model
+from framework.tasks import LanguageModelingTask
 from framework.training import train
 
 pytestmark = pytest.mark.slow
@@ -86,8 +86,24 @@ def test_lstm_learns_shakespeare(make_config, shakespeare_path):
     cfg = make_config([*short_run_overrides(shakespeare_path, recipe), *overrides])
     result = train(cfg)
     assert result.metrics["val/loss"] < unigram_entropy_nats(np.asarray(result.recipe.corpus.tokens("train"))) - 0.3
-    header, *rows = (Path(cfg.paths.run_dir) / "metrics.csv").read_text().splitlines()
-    assert "train/loss" in header and "val/loss" in header and "lr/decay" in header
+    with (Path(cfg.paths.run_dir) / "metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert {"train/loss", "val/loss", "lr/decay", "perf/tokens_per_sec", "perf/mfu"} <= set(rows[0])
+    throughput = [(int(row["step"]), float(row["perf/tokens_per_sec"]), float(row["perf/mfu"])) for row in rows if row["perf/tokens_per_sec"]]
+    # every log_every_n_steps from the second interval on, in the row of the batch that ended it (see README "Steps")
+    assert [step for step, _, _ in throughput] == list(range(19, 150, 10))
+    assert all(tokens_per_sec > 0 and 0 < mfu < 1 for _, tokens_per_sec, mfu in throughput)  # no timing thresholds in tests
+
+
+def test_flops_per_token_follow_the_palm_estimate():
+    from framework.callbacks.throughput import compute_dtype, flops_per_token
+    from framework.models import GPT, LSTMLanguageModel
+
+    gpt = GPT(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, bias=False)
+    assert flops_per_token(gpt) == 6 * gpt.num_parameters() + 12 * 4 * 128 * 64
+    lstm = LSTMLanguageModel(vocab_size=65, n_embd=32, hidden_size=32, n_layer=1)
+    assert flops_per_token(lstm) == 6 * lstm.num_parameters()
+    assert (compute_dtype("bf16-mixed"), compute_dtype("32"), compute_dtype("16-mixed")) == (torch.bfloat16, torch.float32, torch.float16)
 
 
 def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespeare_path):

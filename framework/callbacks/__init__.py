@@ -16,12 +16,14 @@ from framework.callbacks.preemption import CheckpointOnSigterm
 from framework.callbacks.progress_bar import StepProgressBar
 from framework.callbacks.rng_state import SeedEachBatch
 from framework.callbacks.run_metadata import RunMetadataInCheckpoint
+from framework.callbacks.throughput import ThroughputLogger
 
 __all__ = [
     "CheckpointOnSigterm",
     "RunMetadataInCheckpoint",
     "SeedEachBatch",
     "StepProgressBar",
+    "ThroughputLogger",
     "ValidateAtLastStep",
     "build_callbacks",
 ]

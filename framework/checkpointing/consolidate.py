@@ -16,7 +16,8 @@ from framework.cli import user_errors_exit
 from framework.errors import UserInputError
 
 
-def default_output(path: Path) -> Path:
+def consolidated_path(path: Path) -> Path:
+    """Where a sharded checkpoint's single file goes by default: ``last.ckpt`` -> ``last-consolidated.ckpt``."""
     return path.with_name(f"{path.stem}-consolidated.ckpt")
 
 
@@ -25,7 +26,7 @@ def main(arguments: list[str] | None = None) -> Path:
     parser.add_argument("checkpoint", type=Path, help="a sharded checkpoint directory")
     parser.add_argument("--output", type=Path, default=None, help="the single-file checkpoint to write")
     parsed = parser.parse_args(arguments)
-    output = parsed.output or default_output(parsed.checkpoint)
+    output = parsed.output or consolidated_path(parsed.checkpoint)
     with user_errors_exit():
         try:
             written = consolidate(parsed.checkpoint, output)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from framework.checkpointing.atomic_io import AtomicCheckpointIO, load_checkpoint_file
-from framework.errors import CheckpointMismatchError
+from framework.errors import CheckpointMismatchError, MissingInputError
 
 METADATA_FILE = "meta.pt"
 SHARD_INDEX_FILE = ".metadata"
@@ -32,7 +32,16 @@ def read_checkpoint_summary(path: str | Path) -> dict[str, Any]:
     For a file this is the checkpoint itself (memory-mapped). For a sharded directory it is
     ``meta.pt`` plus ``state_dict``: one ``meta``-device tensor (shape and dtype only) per
     parameter, read from the shard index.
+
+    Raises:
+        CheckpointMismatchError: a directory that is not a complete sharded checkpoint.
     """
+    path = Path(path)
+    if path.is_dir() and not is_sharded_checkpoint(path):
+        raise CheckpointMismatchError(
+            f"{path} is a directory but not a complete sharded checkpoint (it lacks {METADATA_FILE} or "
+            f"{SHARD_INDEX_FILE}). Remove it to start the run afresh, or resume from another checkpoint."
+        )
     if not is_sharded_checkpoint(path):
         return load_checkpoint_file(path)
     from torch.distributed.checkpoint import FileSystemReader
@@ -71,6 +80,7 @@ def consolidate(path: str | Path, output: str | Path) -> Path:
     Raises:
         CheckpointMismatchError: ``path`` is not a sharded checkpoint directory.
         FileExistsError: ``output`` exists (it is never overwritten).
+        MissingInputError: ``output``'s folder does not exist.
     """
     from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
@@ -82,6 +92,8 @@ def consolidate(path: str | Path, output: str | Path) -> Path:
         )
     if output.exists():
         raise FileExistsError(f"{output} already exists; choose another --output or remove it first.")
+    if not output.parent.is_dir():
+        raise MissingInputError(f"The folder of {output} does not exist; create it or choose another --output.")
     with tempfile.TemporaryDirectory(dir=output.parent) as scratch:
         merged = Path(scratch) / "merged.pt"
         dcp_to_torch_save(str(path), str(merged))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset
 
-from framework.data.datamodule import UnpaddedDistributedSampler
+from framework.data.datamodule import SampledDataModule
 
 
 @dataclass(frozen=True)
@@ -67,24 +66,25 @@ class SequentialExamples(Dataset):
         return self.split.example(index)
 
 
-class ClassificationDataModule(pl.LightningDataModule):
+class ClassificationDataModule(SampledDataModule):
     """Batches ``(ids, mask, labels)``: ``(B, max_length)`` int64, ``(B, max_length)`` bool, ``(B,)`` int64.
 
     Args:
-        train, val: the encoded splits; ``test`` may be None.
+        train, val: the encoded splits; ``train`` may be None to evaluate only, ``test`` None
+            without a test split.
         batch_size: examples per batch and process.
         num_train_samples: training samples in the run, all processes together
             (``max_steps`` x batch x accumulation x processes).
         seed: the shuffling seed.
         num_workers: DataLoader worker processes.
 
-    Training takes process r's share in order (samples r, r + world, ...); evaluation gives each
-    example to exactly one process. The checkpointed state is the number of samples consumed.
+    Sampling across processes and the checkpointed state are as in
+    :class:`~framework.data.datamodule.SampledDataModule`.
     """
 
     def __init__(
         self,
-        train: EncodedSplit,
+        train: EncodedSplit | None,
         val: EncodedSplit,
         batch_size: int,
         num_train_samples: int,
@@ -92,37 +92,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         test: EncodedSplit | None = None,
     ) -> None:
-        super().__init__()
-        self.train_set = ShuffledEpochs(train, num_train_samples, seed)
+        super().__init__(batch_size, num_workers)
+        self.train_set = ShuffledEpochs(train, num_train_samples, seed) if train is not None else None
         self.val_set = SequentialExamples(val)
         self.test_set = SequentialExamples(test) if test is not None else None
-        self.batch_size, self.num_workers = batch_size, num_workers
-
-    def _loader(self, dataset: Dataset, sampler=None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-
-    def _distributed(self) -> bool:
-        return self.trainer is not None and self.trainer.world_size > 1
-
-    def train_dataloader(self) -> DataLoader:
-        if self._distributed():
-            return self._loader(self.train_set, DistributedSampler(self.train_set, self.trainer.world_size, self.trainer.global_rank, shuffle=False))
-        return self._loader(self.train_set)
-
-    def _evaluation_loader(self, dataset: Dataset) -> DataLoader:
-        if self._distributed():
-            return self._loader(dataset, UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank))
-        return self._loader(dataset)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._evaluation_loader(self.val_set)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._evaluation_loader(self.test_set)
-
-    def state_dict(self) -> dict[str, int]:
-        trainer = self.trainer
-        return {"samples_consumed": trainer.global_step * trainer.accumulate_grad_batches * self.batch_size * trainer.world_size}
-
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self.train_set.first_sample = state_dict["samples_consumed"]

@@ -90,8 +90,67 @@ class UnpaddedDistributedSampler(DistributedSampler):
         return len(range(self.rank, len(self.dataset), self.num_replicas))
 
 
-class LanguageModelingDataModule(pl.LightningDataModule):
-    """Training batches of random windows, validation batches of sequential windows.
+class SampledDataModule(pl.LightningDataModule):
+    """Loaders shared by the tasks' DataModules: ``train_set`` is a sequence of samples that
+    depend only on the seed and their index (``first_sample`` moves it on after a resume),
+    ``val_set``/``test_set`` are evaluated in order.
+
+    Under several processes, process r trains on samples r, r + world, ... in order (not the
+    shuffled DistributedSampler Lightning would insert), so a step of world x batch samples uses
+    the same samples as one process with the whole batch; evaluation gives each item to exactly
+    one process (no padding), so summed metrics equal a single process's. The checkpointed state
+    is the number of training samples consumed.
+    """
+
+    train_set: Dataset | None = None
+    val_set: Dataset | None = None
+    test_set: Dataset | None = None
+
+    def __init__(self, batch_size: int, num_workers: int) -> None:
+        super().__init__()
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def _loader(self, dataset: Dataset, sampler: DistributedSampler | None = None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _distributed(self) -> bool:
+        return self.trainer is not None and self.trainer.world_size > 1
+
+    def train_dataloader(self) -> DataLoader:
+        if self._distributed():
+            return self._loader(self.train_set, DistributedSampler(self.train_set, self.trainer.world_size, self.trainer.global_rank, shuffle=False))
+        return self._loader(self.train_set)
+
+    def _evaluation_loader(self, dataset: Dataset) -> DataLoader:
+        if self._distributed():
+            return self._loader(dataset, UnpaddedDistributedSampler(dataset, self.trainer.world_size, self.trainer.global_rank))
+        return self._loader(dataset)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._evaluation_loader(self.val_set)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._evaluation_loader(self.test_set)
+
+    def state_dict(self) -> dict[str, int]:
+        trainer = self.trainer
+        per_step = trainer.accumulate_grad_batches * self.batch_size * trainer.world_size
+        return {"samples_consumed": trainer.global_step * per_step}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.train_set.first_sample = state_dict["samples_consumed"]
+
+
+class LanguageModelingDataModule(SampledDataModule):
+    """Training batches of random windows, validation batches of sequential windows: ``(x, y)``,
+    each ``(batch_size, block_size)`` int64, ``y`` being ``x`` shifted by one token.
 
     Args:
         train_tokens: 1-D array of training ids (usually a memmap).
@@ -120,49 +179,7 @@ class LanguageModelingDataModule(pl.LightningDataModule):
         seed: int,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, num_workers)
         self.train_set = RandomWindows(train_tokens, block_size, num_train_samples, seed)
         self.val_set = SequentialWindows(val_tokens, block_size)
-        self.batch_size, self.num_workers = batch_size, num_workers
 
-    def _loader(self, dataset: Dataset, sampler: DistributedSampler | None = None) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=False,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Batches of ``(x, y)``, each ``(batch_size, block_size)`` int64, in sample order.
-
-        Under several processes, process r takes samples r, r + world, ... in order (not the
-        shuffled DistributedSampler Lightning would insert), so a step of world x batch samples
-        uses the same samples as one process with the whole batch.
-        """
-        trainer = self.trainer
-        if trainer is not None and trainer.world_size > 1:
-            sampler = DistributedSampler(self.train_set, trainer.world_size, trainer.global_rank, shuffle=False)
-            return self._loader(self.train_set, sampler)
-        return self._loader(self.train_set)
-
-    def val_dataloader(self) -> DataLoader:
-        """Batches of consecutive validation windows, same shapes as training.
-
-        Under several processes each window goes to exactly one of them (no padding), so the
-        summed validation metrics equal a single process's.
-        """
-        trainer = self.trainer
-        if trainer is not None and trainer.world_size > 1:
-            return self._loader(self.val_set, UnpaddedDistributedSampler(self.val_set, trainer.world_size, trainer.global_rank))
-        return self._loader(self.val_set)
-
-    def state_dict(self) -> dict[str, int]:
-        trainer = self.trainer
-        per_step = trainer.accumulate_grad_batches * self.batch_size * trainer.world_size
-        return {"samples_consumed": trainer.global_step * per_step}
-
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self.train_set.first_sample = state_dict["samples_consumed"]

@@ -111,8 +111,9 @@ def read_labelled_file(
     label_index = _column_index(path, first, label_column, "label_column", header)
     texts, labels = [], []
     for number, row in enumerate(rows[1:] if header else rows, start=2 if header else 1):
-        if len(row) <= max(text_index, label_index):
-            raise DataError(f"{path} line {number} has {len(row)} field(s), but the text and label need {max(text_index, label_index) + 1}.")
+        if len(row) != len(first):
+            hint = " A text containing the delimiter needs CSV quoting: data.quoting=minimal." if quoting == "none" else ""
+            raise DataError(f"{path} line {number} has {len(row)} field(s), but line 1 has {len(first)}.{hint}")
         texts.append(row[text_index])
         labels.append(row[label_index].strip())
     return texts, labels

@@ -32,7 +32,7 @@ def generate(
         top_k: sample among the k most likely tokens only; None keeps all.
         top_p: in (0, 1]; sample within the nucleus of this probability mass; None keeps all.
         context_size: longest context given to the model (a GPT's ``block_size``).
-        generator: source of randomness, for reproducible samples.
+        generator: a CPU generator, for reproducible samples (sampling runs on CPU).
 
     Returns:
         ``(B, T0 + max_new_tokens)`` int64 ids.
@@ -52,14 +52,15 @@ def generate(
     model.eval()
     for _ in range(max_new_tokens):
         context = idx if context_size is None else idx[:, -context_size:]
-        logits = model(context)[:, -1, :].float() / temperature
+        # sampled on CPU, so the generator is a CPU one whatever device (or sharding) the model uses
+        logits = model(context)[:, -1, :].float().cpu() / temperature
         if top_k is not None:
             kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, [-1]]
             logits = logits.masked_fill(logits < kth_largest, float("-inf"))
         if top_p is not None:
             logits = nucleus(logits, top_p)
         next_id = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1, generator=generator)
-        idx = torch.cat((idx, next_id), dim=1)
+        idx = torch.cat((idx, next_id.to(idx.device)), dim=1)
     model.train(was_training)
     return idx
 

@@ -8,17 +8,15 @@ the device mesh and the distributed checkpoints; this module only decides what i
 
 from __future__ import annotations
 
-import warnings
-from typing import Literal
+import shutil
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from pytorch_lightning.strategies import ModelParallelStrategy
 from torch import nn
 
 from framework.errors import ConfigError
-
-# Writing last.ckpt again replaces its shards on purpose.
-warnings.filterwarnings("ignore", message="Detected an existing checkpoint in .*overwriting")
 
 MixedPrecision = Literal["auto", "bf16", "fp16", "none"]
 _PARAM_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -75,6 +73,28 @@ class FSDP2Strategy(ModelParallelStrategy):
         self._data_parallel_size = self.num_nodes * self.num_processes
         super().setup_environment()
 
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath, storage_options: Any | None = None) -> None:
+        """Write the checkpoint beside its destination, then move it into place.
+
+        Every rank writes its shard into ``.<name>.partial``; after all have finished, rank 0
+        swaps it for the previous checkpoint, so a crash mid-save leaves the previous
+        checkpoint whole instead of a mix of old and new shards.
+        """
+        path = Path(self.broadcast(str(filepath)))
+        partial, previous = path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.previous")
+        if self.is_global_zero:
+            _remove(partial)
+            _remove(previous)
+        self.barrier()
+        super().save_checkpoint(checkpoint, partial, storage_options)
+        self.barrier()
+        if self.is_global_zero:
+            if path.exists():
+                path.rename(previous)
+            partial.rename(path)
+            _remove(previous)
+        self.barrier()
+
     def param_dtype(self) -> torch.dtype | None:
         """The dtype parameters are gathered in for compute; None keeps their own dtype."""
         if self.mixed_precision == "auto":
@@ -95,3 +115,10 @@ class FSDP2Strategy(ModelParallelStrategy):
         for unit in sharding_units(model):
             fully_shard(unit, mesh=mesh, mp_policy=policy, reshard_after_forward=self.reshard_after_forward)
         fully_shard(model, mesh=mesh, mp_policy=policy, reshard_after_forward=self.reshard_after_forward)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

@@ -25,9 +25,12 @@ import torch
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig, OmegaConf
 
+from framework.errors import UserInputError
+
 log = logging.getLogger(__name__)
 
 RANK_ZERO_CONFIG_ENV = "LM_FRAMEWORK_RANK_ZERO_CONFIG"
+USER_ERROR_STATUS = 2  # framework.cli.user_errors_exit
 
 
 def external_launcher() -> str | None:
@@ -44,10 +47,10 @@ def external_launcher() -> str | None:
 
 
 def launch_rank() -> int:
-    """This process's global rank as its launcher set it in the environment (0 when alone).
-
-    ``RANK`` (torchrun), ``SLURM_PROCID`` (srun), else ``NODE_RANK``/``LOCAL_RANK`` as Lightning
-    sets them for the processes it starts; only rank 0 writes files.
+    """0 for the process that writes the run's files, non-zero for every other one, from the
+    environment its launcher set: ``RANK`` (torchrun) or ``SLURM_PROCID`` (srun), the global
+    rank; else ``NODE_RANK + LOCAL_RANK`` as Lightning sets them for the processes it starts
+    (zero exactly for the first process, though not the global rank on several nodes).
     """
     for name in ("RANK", "SLURM_PROCID") if external_launcher() else ("RANK",):
         if name in os.environ:
@@ -99,24 +102,36 @@ def config_of_rank_zero(cfg: DictConfig) -> DictConfig:
     return OmegaConf.create(json.loads(shared))
 
 
-def run_sweep_job_in_own_process(overrides: list[str], output_dir: Path, optimized_metric: str) -> float | None:
-    """Run one multirun job as ``python -m framework.train <overrides>`` in ``output_dir``.
+def single_run_command(overrides: list[str], output_dir: Path) -> list[str]:
+    """The command that runs one sweep job on its own: its overrides, its directory, and
+    ``hydra.mode=RUN`` (an Optuna search config sets ``MULTIRUN``, which would start a sweep)."""
+    quoted_dir = '"' + str(output_dir).replace("\\", "\\\\").replace('"', '\\"') + '"'  # Hydra's quoted-string grammar
+    return [
+        sys.executable, "-m", "framework.train", *overrides,
+        f"hydra.run.dir={quoted_dir}", "hydra.output_subdir=null", "hydra.mode=RUN",
+    ]
 
-    Lightning then starts the job's other processes from that single-run command line, and all
-    of them have exited when this returns. The job's objective is read from its ``run.json``: a
+
+def run_sweep_job_in_own_process(overrides: list[str], output_dir: Path, optimized_metric: str) -> float | None:
+    """Run one multirun job as its own single-run command (:func:`single_run_command`).
+
+    Lightning then starts the job's other processes from that command line, and all of them
+    have exited when this returns. The job's objective is read from its ``run.json``: a
     diverged trial gives NaN (a failed trial for sweepers), a run with nothing to do None.
 
     Raises:
-        subprocess.CalledProcessError: the job failed for another reason (its log says why).
+        UserInputError: the job refused its config or data (its one-paragraph error is above).
+        RuntimeError: the job failed for another reason (its log says why).
     """
-    quoted_dir = '"' + str(output_dir).replace("\\", "\\\\").replace('"', '\\"') + '"'  # Hydra's quoted-string grammar
-    command = [sys.executable, "-m", "framework.train", *overrides, f"hydra.run.dir={quoted_dir}", "hydra.output_subdir=null"]
+    command = single_run_command(overrides, output_dir)
     log.info("Running this job's processes from its own command line: %s", " ".join(command))
     completed = subprocess.run(command, check=False)
     record_path = output_dir / "run.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if completed.returncode != 0:
-        if record.get("error_type") == "TrainingDivergedError":
-            return math.nan
-        raise subprocess.CalledProcessError(completed.returncode, command)
-    return record.get("objective", {}).get(optimized_metric)
+    if completed.returncode == 0:
+        return record.get("objective", {}).get(optimized_metric)
+    if record.get("error_type") == "TrainingDivergedError":
+        return math.nan
+    if completed.returncode == USER_ERROR_STATUS:
+        raise UserInputError(f"The sweep job in {output_dir} refused its settings ({' '.join(overrides)}); its error is printed above.")
+    raise RuntimeError(f"The sweep job in {output_dir} failed with exit status {completed.returncode}; see {output_dir / 'train.log'}.")

@@ -69,21 +69,23 @@ class ClassificationTask(TrainingTask):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, num_classes) float32."""
-        logits = self.model(ids, mask).float()
-        if self.num_classes == 2:
+        return self._probabilities(self.model(ids, mask).float())
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.num_classes == 2:  # one logit: sigmoid of the positive class
             positive = torch.sigmoid(logits[:, 0])
             return torch.stack([1 - positive, positive], dim=1)
         return logits.softmax(dim=-1)
 
     def _losses(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example losses (B,) and scores: positive-class probability (B,) or class
-        probabilities (B, C)."""
+        """Per-example losses (B,) and the scores the metrics take: the positive class's
+        probability (B,) for two classes, class probabilities (B, C) for more."""
         ids, mask, labels = batch
         logits = self.model(ids, mask).float()
+        probabilities = self._probabilities(logits)
         if self.num_classes == 2:
-            logit = logits[:, 0]
-            return F.binary_cross_entropy_with_logits(logit, labels.float(), reduction="none"), torch.sigmoid(logit)
-        return F.cross_entropy(logits, labels, reduction="none"), logits.softmax(dim=-1)
+            return F.binary_cross_entropy_with_logits(logits[:, 0], labels.float(), reduction="none"), probabilities[:, 1]
+        return F.cross_entropy(logits, labels, reduction="none"), probabilities
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         loss = self.checked_loss(self._losses(batch)[0].mean())

@@ -1,0 +1,100 @@
+"""Training throughput and model FLOPs utilisation, logged as ``perf/tokens_per_sec`` and ``perf/mfu``."""
+
+from __future__ import annotations
+
+import time
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.utilities.throughput import Throughput, get_available_flops
+from torch import nn
+
+
+def flops_per_token(model: nn.Module) -> float:
+    """Training FLOPs per token (forward and backward): the model's own ``flops_per_token()``
+    when it has one (GPT adds the attention term), else 6 N for its N parameters.
+
+    The 6 N rule counts a multiply-add as 2 FLOPs, once forward and twice backward (Kaplan et
+    al., 2020; Chowdhery et al., 2022, *PaLM*, appendix B).
+    """
+    own = getattr(model, "flops_per_token", None)
+    return float(own()) if callable(own) else 6.0 * sum(p.numel() for p in model.parameters())
+
+
+def measured_matmul_flops(dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of the fastest of ``repeats`` ``size`` x ``size`` matmuls in ``dtype`` on this CPU
+    with the current torch threads: the CPU's practical peak, for MFU."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.mm(a, b)  # warm-up
+    fastest = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        fastest = min(fastest, time.perf_counter() - start)
+    return 2 * size**3 / fastest
+
+
+def compute_dtype(precision: str) -> torch.dtype:
+    """The matmul dtype of a Lightning precision setting (``bf16-mixed`` -> bfloat16, ...)."""
+    return {"bf16": torch.bfloat16, "16": torch.float16}.get(str(precision).split("-")[0], torch.float32)
+
+
+class ThroughputLogger(pl.Callback):
+    """Log ``perf/tokens_per_sec`` (all processes together) and ``perf/mfu`` (per device: achieved
+    training FLOP/s over the peak) every ``trainer.log_every_n_steps`` optimizer steps.
+
+    Throughput is measured between logging points over wall time, validation excluded, so it
+    includes data loading, the optimizer and logging; CUDA is synchronised only at those points.
+    Computation and the GPU peak table are Lightning's (``lightning_fabric.utilities.throughput``).
+
+    Args:
+        peak_flops: FLOP/s of one device for MFU. None: Lightning's table for the GPU and the
+            run's precision (A100, H100, H200, ...), or on CPU a short measured matmul
+            (:func:`measured_matmul_flops`), since CPUs have no data-sheet figure.
+    """
+
+    def __init__(self, peak_flops: float | None = None) -> None:
+        self.peak_flops = peak_flops
+        self.throughput: Throughput | None = None  # set when training starts
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        device, dtype = pl_module.device, compute_dtype(trainer.precision)
+        peak = self.peak_flops
+        if peak is None:
+            peak = get_available_flops(device, dtype) if device.type == "cuda" else measured_matmul_flops(dtype)
+        self.throughput = Throughput(available_flops=peak, world_size=trainer.world_size, window_size=2)
+        self.flops_per_token = flops_per_token(pl_module.model)
+        self.tokens = self.batches = self.tokens_at_update = 0
+        self.elapsed, self.clock_start = 0.0, time.perf_counter()
+
+    def _now(self, pl_module: pl.LightningModule) -> float:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return self.elapsed + time.perf_counter() - self.clock_start
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+        tokens = batch[0].numel()  # (B, T) inputs, padding included
+        self.tokens += tokens
+        self.batches += 1
+        step_done = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
+        if not step_done or trainer.global_step % trainer.log_every_n_steps:
+            return
+        self.throughput.update(
+            time=self._now(pl_module), batches=self.batches, samples=self.batches * len(batch[0]),
+            lengths=self.tokens, flops=int(self.flops_per_token * (self.tokens - self.tokens_at_update)),
+        )
+        self.tokens_at_update = self.tokens
+        metrics = self.throughput.compute()
+        if "device/items_per_sec" in metrics:
+            logged = {"perf/tokens_per_sec": metrics["device/items_per_sec"] * trainer.world_size}
+            if "device/mfu" in metrics:
+                logged["perf/mfu"] = metrics["device/mfu"]
+            pl_module.log_dict(logged, on_step=True, on_epoch=False, rank_zero_only=True)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == "fit" and self.throughput is not None:
+            self.elapsed = self._now(pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == "fit" and self.throughput is not None:
+            self.clock_start = time.perf_counter()
