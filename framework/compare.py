@@ -23,15 +23,13 @@ from framework.checkpointing.resume import flatten
 from framework.cli import user_errors_exit
 from framework.errors import MissingInputError
 from framework.run_record import read_record
-from framework.tasks import ClassificationTask, LanguageModelingTask
+from framework.tasks import METRIC_DIRECTIONS
 
 # Keys that differ between any two runs without describing the experiment.
 RUN_SPECIFIC_KEYS = ("paths.", "logger.wandb.save_dir", "callbacks.model_checkpoint.dirpath", "trainer.default_root_dir", "resume")
 REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec", "perf/mfu")
-# Metrics where higher is better (from the tasks' METRICS); the others are best when lowest.
-HIGHER_IS_BETTER = {
-    name for task in (LanguageModelingTask, ClassificationTask) for name, direction in task.METRICS.items() if direction == "max"
-} | {"perf/tokens_per_sec", "perf/mfu"}
+# Metrics where higher is better; the others are best when lowest.
+HIGHER_IS_BETTER = {name for name, direction in METRIC_DIRECTIONS.items() if direction == "max"} | {"perf/tokens_per_sec", "perf/mfu"}
 
 
 @dataclass

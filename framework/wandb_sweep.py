@@ -19,6 +19,7 @@ from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSw
 
 from framework.cli import CONFIG_DIR, user_errors_exit
 from framework.errors import ConfigError, MissingInputError
+from framework.tasks import METRIC_DIRECTIONS
 
 COMMAND = ["${env}", "${interpreter}", "-m", "framework.train", "${args_no_hyphens}"]
 
@@ -49,9 +50,13 @@ def to_wandb_sweep(search: dict[str, Any]) -> dict[str, Any]:
     sweeper = search["hydra"]["sweeper"]
     sampler = str(sweeper.get("sampler", {}).get("_target_", "tpe")).lower()
     method = "random" if "random" in sampler else "grid" if "grid" in sampler else "bayes"
+    metric = search.get("optimized_metric", "val/loss")
+    goal = str(sweeper.get("direction", "minimize"))
+    if "${" in goal:  # the direction follows the metric (conf/hparams_search/optuna.yaml)
+        goal = "maximize" if METRIC_DIRECTIONS.get(metric) == "max" else "minimize"
     return {
         "method": method,
-        "metric": {"name": search.get("optimized_metric", "val/loss"), "goal": sweeper.get("direction", "minimize")},
+        "metric": {"name": metric, "goal": goal},
         "parameters": {key: parameter_spec(key, str(expression)) for key, expression in sweeper["params"].items()},
         "run_cap": sweeper.get("n_trials"),
         "command": COMMAND,

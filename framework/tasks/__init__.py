@@ -3,4 +3,7 @@
 from framework.tasks.classification import ClassificationTask
 from framework.tasks.language_modeling import LanguageModelingTask
 
-__all__ = ["ClassificationTask", "LanguageModelingTask"]
+# Every metric the tasks log, and whether lower ("min") or higher ("max") is better.
+METRIC_DIRECTIONS = {**LanguageModelingTask.METRICS, **ClassificationTask.METRICS}
+
+__all__ = ["METRIC_DIRECTIONS", "ClassificationTask", "LanguageModelingTask"]
