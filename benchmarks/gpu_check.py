@@ -2,16 +2,15 @@
 
     python benchmarks/gpu_check.py --strategy auto   # plain single-device training
     python benchmarks/gpu_check.py --strategy fsdp   # FSDP2 on one device (sharding code path)
+    python benchmarks/gpu_check.py --compile         # torch.compile'd (benchmarks/gpu_gpt2.sh)
 
 Trains the GPT-2 124M configuration (n_layer 12, n_head 12, n_embd 768, block_size 1024,
 vocab 50304) through the framework's task, DataModule and Lightning Trainer on random token ids
 (throughput does not depend on the text), in bf16-mixed with fused AdamW on CUDA. The first
 ``--warmup`` steps are not timed. Prints the median step time, tokens/s and MFU against the
-device's peak bf16 FLOP/s.
-
-FLOPs per token follow Chowdhery et al. (2022), *PaLM*, appendix B, as nanoGPT estimates them:
-6 N for the N parameters (the LM head shares the token embedding) plus 12 n_layer n_embd
-block_size for attention.
+device's peak bf16 FLOP/s (Lightning's table for GPUs; a measured bf16 matmul on CPU).
+FLOPs per token are the framework's (``GPT.flops_per_token``: 6 N plus 12 n_layer n_embd
+block_size, PaLM appendix B).
 """
 
 from __future__ import annotations
@@ -23,24 +22,13 @@ import time
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.throughput import get_available_flops
 
+from framework.callbacks.throughput import flops_per_token, measured_matmul_flops
 from framework.data import LanguageModelingDataModule
 from framework.models import GPT
 from framework.strategy import FSDP2Strategy
 from framework.tasks import LanguageModelingTask
-
-# Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s).
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
-
-
-def peak_flops(device_name: str) -> float | None:
-    return next((flops for name, flops in PEAK_BF16_FLOPS.items() if name in device_name), None)
-
-
-def flops_per_token(model: GPT) -> float:
-    config = model.config
-    return 6 * model.num_parameters() + 12 * config.n_layer * config.n_embd * config.block_size
-
 
 class StepTimer(pl.Callback):
     """Wall time of each optimizer step after the first ``warmup`` (CUDA synchronized)."""
@@ -73,6 +61,7 @@ def main() -> None:
     parser.add_argument("--n-embd", type=int, default=768)
     parser.add_argument("--block-size", type=int, default=1024)
     parser.add_argument("--vocab-size", type=int, default=50304)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
 
     cuda = torch.cuda.is_available()
@@ -80,7 +69,7 @@ def main() -> None:
     model = GPT(vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
     optimizer = {"_target_": "torch.optim.AdamW", "lr": 6e-4, "weight_decay": 0.1, "betas": [0.9, 0.95], "fused": cuda}
     scheduler = {"_target_": "framework.optim.constant", "warmup_steps": 0}
-    task = LanguageModelingTask(model, optimizer=optimizer, scheduler=scheduler)
+    task = LanguageModelingTask(torch.compile(model) if args.compile else model, optimizer=optimizer, scheduler=scheduler)
     tokens = np.random.default_rng(0).integers(0, args.vocab_size, size=20_000_000, dtype=np.uint32)
     data = LanguageModelingDataModule(
         tokens, tokens[:100_000], block_size=args.block_size, batch_size=args.batch_size,
@@ -97,10 +86,10 @@ def main() -> None:
     step_seconds = statistics.median(timer.seconds)
     tokens_per_second = args.batch_size * args.block_size / step_seconds
     device = torch.cuda.get_device_name() if cuda else "cpu"
-    peak = peak_flops(device)
+    peak = get_available_flops(torch.device("cuda"), torch.bfloat16) if cuda else measured_matmul_flops(torch.bfloat16)
     mfu = f"{flops_per_token(model) * tokens_per_second / peak:.1%}" if peak else "n/a (no peak for this device)"
     print(
-        f"strategy={args.strategy} device={device} params={model.num_parameters():,} batch={args.batch_size}x{args.block_size} "
+        f"strategy={args.strategy} compile={args.compile} device={device} params={model.num_parameters():,} batch={args.batch_size}x{args.block_size} "
         f"steps timed={len(timer.seconds)} median step={step_seconds * 1000:.1f} ms tokens/s={tokens_per_second:,.0f} MFU={mfu}"
     )
 

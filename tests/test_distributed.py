@@ -395,3 +395,15 @@ def test_consolidation_into_a_missing_folder_is_refused(tmp_path, capsys):
 def test_fsdp_mixed_precision_setting_is_checked():
     with pytest.raises(ConfigError, match=r"strategy.mixed_precision='fp8' is not one of auto, bf16, fp16, none"):
         FSDP2Strategy(mixed_precision="fp8")
+
+
+def test_only_rank_zero_creates_the_wandb_run_id(tmp_path, monkeypatch):
+    from framework.logger import wandb_run_id
+
+    monkeypatch.setattr(fabric_rank_zero_only, "rank", 1)
+    assert wandb_run_id(tmp_path) == "unused-on-this-rank" and not (tmp_path / "wandb" / "run_id").exists()
+    monkeypatch.setattr(fabric_rank_zero_only, "rank", 0)
+    run_id = wandb_run_id(tmp_path)
+    assert (tmp_path / "wandb" / "run_id").read_text() == run_id + "\n"
+    monkeypatch.setattr(fabric_rank_zero_only, "rank", 1)
+    assert wandb_run_id(tmp_path) == run_id  # other ranks read rank 0's id

@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 import hydra.utils
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.loggers import CSVLogger, Logger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
@@ -35,10 +36,16 @@ def wandb_has_credentials() -> bool:
 
 
 def wandb_run_id(save_dir: str | Path) -> str:
-    """The W&B run id of the run directory ``save_dir``: created once, reused when it resumes."""
+    """The W&B run id of the run directory ``save_dir``: created once (by rank 0), reused when it resumes.
+
+    Other processes never start the W&B run (Lightning's logger is rank-zero only), so they
+    neither create nor change the file.
+    """
     path = Path(save_dir) / "wandb" / "run_id"
     if path.exists():
         return path.read_text().strip()
+    if rank_zero_only.rank != 0:
+        return "unused-on-this-rank"
     path.parent.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
     path.write_text(run_id + "\n")
