@@ -81,8 +81,9 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
     return corpus
 
 
-def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
-    """Instantiate ``cfg.model``; ``model.vocab_size: null`` takes the tokenizer's size.
+def language_model_arguments(cfg: DictConfig, tokenizer_vocab_size: int) -> dict[str, int]:
+    """The model arguments the data decides: ``vocab_size`` (``model.vocab_size: null`` takes
+    the tokenizer's size).
 
     Raises:
         ConfigError: ``model.vocab_size`` smaller than the tokenizer's vocabulary.
@@ -93,7 +94,12 @@ def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
             f"model.vocab_size={vocab_size} is smaller than the tokenizer's vocabulary of "
             f"{tokenizer_vocab_size} ids; set model.vocab_size=null or at least {tokenizer_vocab_size}."
         )
-    return hydra.utils.instantiate(cfg.model, vocab_size=vocab_size)
+    return {"vocab_size": vocab_size}
+
+
+def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
+    """Instantiate ``cfg.model`` with :func:`language_model_arguments`."""
+    return hydra.utils.instantiate(cfg.model, **language_model_arguments(cfg, tokenizer_vocab_size))
 
 
 def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus, world_size: int = 1) -> LanguageModelingDataModule:
@@ -143,8 +149,7 @@ class LanguageModelingRecipe:
         return build_model(self.cfg, self.corpus.vocab_size)
 
     def model_arguments(self) -> dict[str, int]:
-        """The model arguments the config leaves to the data: ``vocab_size``."""
-        return {"vocab_size": self.cfg.model.vocab_size or self.corpus.vocab_size}
+        return language_model_arguments(self.cfg, self.corpus.vocab_size)
 
     def checkpoint_metadata(self) -> dict:
         return {"model_arguments": self.model_arguments()}
@@ -172,7 +177,8 @@ class ClassificationRecipe:
         self.cfg = cfg
         files: LabelledTextFiles = hydra.utils.instantiate(cfg.data)
         self.splits: dict[str, EncodedSplit] = {}
-        if tokenizer is None or classes is None:  # training: both come from the training split
+        training = tokenizer is None or classes is None
+        if training:  # both come from the training split
             texts, labels = files.read("train")
             self.label_names = label_names(labels)
             self.tokenizer = hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
@@ -184,7 +190,7 @@ class ClassificationRecipe:
             raise ConfigError(f"optimized_metric=val/auroc is logged for two classes only; this data has {len(self.label_names)}. Use val/acc or val/f1.")
         self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
         self.pad_id = pad_id(self.tokenizer)
-        if tokenizer is None or classes is None:
+        if training:
             self.splits["train"] = self._encode(files, "train", texts, labels)
         self.splits["val"] = self._encode(files, "val", *files.read("val"))
         if files.test_file is not None:
