@@ -8,7 +8,9 @@ Trains the GPT-2 124M configuration (n_layer 12, n_head 12, n_embd 768, block_si
 vocab 50304) through the framework's task, DataModule and Lightning Trainer on random token ids
 (throughput does not depend on the text), in bf16-mixed with fused AdamW on CUDA. The first
 ``--warmup`` steps are not timed. Prints the median step time, tokens/s and MFU against the
-device's peak bf16 FLOP/s (Lightning's table for GPUs; a measured bf16 matmul on CPU).
+device's dense bf16 peak FLOP/s (the data sheet's for GPUs, ``gpu_peak_flops``; a measured
+bf16 matmul on CPU). Steps are timed in windows of ``--window`` steps with the device
+synchronised only at window boundaries, so the host keeps queueing work ahead of the GPU.
 FLOPs per token are the framework's (``GPT.flops_per_token``: 6 N plus 12 n_layer n_embd
 block_size, PaLM appendix B).
 """
@@ -22,32 +24,32 @@ import time
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from lightning_fabric.utilities.throughput import get_available_flops
-
-from framework.callbacks.throughput import flops_per_token, measured_matmul_flops
+from framework.callbacks.throughput import flops_per_token, gpu_peak_flops, measured_matmul_flops
 from framework.data import LanguageModelingDataModule
 from framework.models import GPT
 from framework.strategy import FSDP2Strategy
 from framework.tasks import LanguageModelingTask
 
 class StepTimer(pl.Callback):
-    """Wall time of each optimizer step after the first ``warmup`` (CUDA synchronized)."""
+    """Mean wall time per optimizer step over each window of ``window`` steps after the first
+    ``warmup``; CUDA is synchronised only at window boundaries."""
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.seconds, self._start = warmup, [], 0.0
+    def __init__(self, warmup: int, window: int) -> None:
+        self.warmup, self.window, self.seconds, self._start = warmup, window, [], 0.0
 
-    def _sync(self, module: pl.LightningModule) -> None:
+    def _now(self, module: pl.LightningModule) -> float:
         if module.device.type == "cuda":
             torch.cuda.synchronize()
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        self._sync(module)
-        self._start = time.perf_counter()
+        return time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        self._sync(module)
-        if batch_idx >= self.warmup:
-            self.seconds.append(time.perf_counter() - self._start)
+        done = batch_idx + 1 - self.warmup
+        if done == 0:
+            self._start = self._now(module)
+        elif done > 0 and done % self.window == 0:
+            now = self._now(module)
+            self.seconds.append((now - self._start) / self.window)
+            self._start = now
 
 
 def main() -> None:
@@ -55,7 +57,8 @@ def main() -> None:
     parser.add_argument("--strategy", choices=["auto", "fsdp"], default="auto")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--window", type=int, default=20, help="steps per timed window")
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n-layer", type=int, default=12)
     parser.add_argument("--n-head", type=int, default=12)
     parser.add_argument("--n-embd", type=int, default=768)
@@ -63,19 +66,21 @@ def main() -> None:
     parser.add_argument("--vocab-size", type=int, default=50304)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
+    if args.steps - args.warmup < args.window:
+        parser.error(f"--steps {args.steps} leaves fewer than one --window of {args.window} steps after --warmup {args.warmup}.")
 
     cuda = torch.cuda.is_available()
     torch.set_float32_matmul_precision("high")
     model = GPT(vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
     optimizer = {"_target_": "torch.optim.AdamW", "lr": 6e-4, "weight_decay": 0.1, "betas": [0.9, 0.95], "fused": cuda}
     scheduler = {"_target_": "framework.optim.constant", "warmup_steps": 0}
-    task = LanguageModelingTask(torch.compile(model) if args.compile else model, optimizer=optimizer, scheduler=scheduler)
+    task = LanguageModelingTask(model, optimizer=optimizer, scheduler=scheduler, compile_model=args.compile)
     tokens = np.random.default_rng(0).integers(0, args.vocab_size, size=20_000_000, dtype=np.uint32)
     data = LanguageModelingDataModule(
         tokens, tokens[:100_000], block_size=args.block_size, batch_size=args.batch_size,
         num_train_samples=args.steps * args.batch_size, seed=0,
     )
-    timer = StepTimer(args.warmup)
+    timer = StepTimer(args.warmup, args.window)
     trainer = pl.Trainer(
         accelerator="gpu" if cuda else "cpu", devices=1, max_steps=args.steps, limit_val_batches=0,
         precision="bf16-mixed", strategy=FSDP2Strategy() if args.strategy == "fsdp" else "auto",
@@ -86,11 +91,11 @@ def main() -> None:
     step_seconds = statistics.median(timer.seconds)
     tokens_per_second = args.batch_size * args.block_size / step_seconds
     device = torch.cuda.get_device_name() if cuda else "cpu"
-    peak = get_available_flops(torch.device("cuda"), torch.bfloat16) if cuda else measured_matmul_flops(torch.bfloat16)
+    peak = gpu_peak_flops(torch.device("cuda"), torch.bfloat16) if cuda else measured_matmul_flops(torch.bfloat16)
     mfu = f"{flops_per_token(model) * tokens_per_second / peak:.1%}" if peak else "n/a (no peak for this device)"
     print(
         f"strategy={args.strategy} compile={args.compile} device={device} params={model.num_parameters():,} batch={args.batch_size}x{args.block_size} "
-        f"steps timed={len(timer.seconds)} median step={step_seconds * 1000:.1f} ms tokens/s={tokens_per_second:,.0f} MFU={mfu}"
+        f"steps timed={len(timer.seconds) * args.window} median step={step_seconds * 1000:.1f} ms tokens/s={tokens_per_second:,.0f} MFU={mfu}"
     )
 
 

@@ -52,6 +52,7 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(data_overrides)))
     with open_dict(cfg):  # evaluation runs on one device with its own Trainer
         cfg.trainer.update(strategy="auto", devices=1, num_nodes=1, accelerator="auto")
+        cfg.model.compile = False  # as load_run's task: a few batches would not repay compiling
     validate_config(cfg)
     recipe = recipe_for(cfg, trained=loaded.metadata)
     if split == "test" and (isinstance(recipe, LanguageModelingRecipe) or "test" not in recipe.splits):

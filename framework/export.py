@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
 from framework.cli import user_errors_exit
 from framework.errors import ConfigError
 from framework.loading import LoadedRun, load_run, parse_arguments
 from framework.models import GPT
+from framework.recipes import model_constructor_config
 
 SETTINGS = {"run_dir": (str, None), "format": (str, "safetensors"), "output": (str, None), "checkpoint": (str, "best")}
 # GPT-2 stores these projections as Conv1D weights, (in_features, out_features): ours transposed.
@@ -38,7 +38,7 @@ def export_safetensors(run: LoadedRun, output: Path) -> Path:
     output.mkdir(parents=True)
     save_model(run.task.model, str(output / "model.safetensors"))
     config: dict[str, Any] = {
-        "model": {**OmegaConf.to_container(run.config.model, resolve=True), **run.metadata.get("model_arguments", {})},
+        "model": {**model_constructor_config(run.config), **run.metadata.get("model_arguments", {})},
         "task": run.config.task._target_,
         "step": run.step,
     }

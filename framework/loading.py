@@ -24,7 +24,7 @@ from framework.checkpointing import consolidate, is_sharded_checkpoint, load_che
 from framework.checkpointing.consolidate import consolidated_path
 from framework.checkpointing.sharded import METADATA_FILE
 from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError, UnreadableInputError
-from framework.recipes import build_classification_task, build_task
+from framework.recipes import build_classification_task, build_task, instantiate_model
 from framework.tasks import ClassificationTask
 from framework.tasks.base import TrainingTask
 
@@ -137,13 +137,14 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     config = OmegaConf.create(checkpoint["run_config"])
     tokenizer = Tokenizer.from_str(checkpoint["tokenizer_json"])
     arguments = checkpoint.get("model_arguments") or {"vocab_size": config.model.vocab_size or tokenizer.get_vocab_size()}
-    model = hydra.utils.instantiate(config.model, **arguments)
+    model = instantiate_model(config, **arguments)
     model.load_state_dict(model_state(checkpoint["state_dict"]))
     if issubclass(hydra.utils.get_class(config.task._target_), ClassificationTask):
         task = build_classification_task(config, model, len(checkpoint["label_names"]))
     else:
         task = build_task(config, model, tokenizer)
     task.checkpoint_step = checkpoint["global_step"]
+    task.compile_model = False  # evaluation commands run a few batches: compiling would cost more than it saves
     task.eval()
     metadata = {key: value for key, value in checkpoint.items() if key not in ("state_dict", "optimizer_states")}
     return LoadedRun(run_dir, path, checkpoint["global_step"], config, tokenizer, task, metadata)

@@ -97,9 +97,25 @@ def language_model_arguments(cfg: DictConfig, tokenizer_vocab_size: int) -> dict
     return {"vocab_size": vocab_size}
 
 
+def model_constructor_config(cfg: DictConfig) -> dict:
+    """``cfg.model`` resolved, without its ``compile`` switch, which belongs to the task
+    (:func:`build_task`), not to the model's constructor."""
+    return {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key != "compile"}
+
+
+def compiles(cfg: DictConfig) -> bool:
+    """Whether training compiles the model (``model.compile``; absent in older runs' configs)."""
+    return bool(cfg.model.get("compile", False))
+
+
+def instantiate_model(cfg: DictConfig, **arguments) -> nn.Module:
+    """Instantiate :func:`model_constructor_config` with ``arguments`` added."""
+    return hydra.utils.instantiate(model_constructor_config(cfg), **arguments)
+
+
 def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
     """Instantiate ``cfg.model`` with :func:`language_model_arguments`."""
-    return hydra.utils.instantiate(cfg.model, **language_model_arguments(cfg, tokenizer_vocab_size))
+    return instantiate_model(cfg, **language_model_arguments(cfg, tokenizer_vocab_size))
 
 
 def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus, world_size: int = 1) -> LanguageModelingDataModule:
@@ -125,6 +141,7 @@ def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer) -> pl.Li
         optimizer=cfg.optimizer,
         scheduler=cfg.scheduler,
         characters_per_token=torch.from_numpy(characters_per_token(tokenizer)),
+        compile_model=compiles(cfg),
         _recursive_=False,
     )
 
@@ -132,7 +149,8 @@ def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer) -> pl.Li
 def build_classification_task(cfg: DictConfig, model: nn.Module, num_classes: int) -> pl.LightningModule:
     """Instantiate the classification ``cfg.task`` around ``model`` for ``num_classes`` classes."""
     return hydra.utils.instantiate(
-        cfg.task, model=model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, num_classes=num_classes, _recursive_=False
+        cfg.task, model=model, optimizer=cfg.optimizer, scheduler=cfg.scheduler, num_classes=num_classes,
+        compile_model=compiles(cfg), _recursive_=False,
     )
 
 
@@ -231,7 +249,7 @@ class ClassificationRecipe:
         return {"model_arguments": self.model_arguments(), "label_names": self.label_names}
 
     def model(self) -> nn.Module:
-        return hydra.utils.instantiate(self.cfg.model, **self.model_arguments())
+        return instantiate_model(self.cfg, **self.model_arguments())
 
     def task(self, model: nn.Module) -> pl.LightningModule:
         return build_classification_task(self.cfg, model, len(self.label_names))

@@ -42,16 +42,19 @@ def sample_texts(
     if num_samples < 1 or max_new_tokens < 0:
         raise ValueError(f"num_samples={num_samples} must be at least 1 and max_new_tokens={max_new_tokens} at least 0.")
     device = next(model.parameters()).device
-    ids = generate(
-        model,
-        torch.tensor([prompt_ids] * num_samples, dtype=torch.long, device=device).reshape(num_samples, len(prompt_ids)),
-        max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        context_size=context_size,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    # A compiled model (model.compile=true) runs eagerly here: every new length would otherwise
+    # be compiled anew, and one sample is too few forwards to repay it.
+    with torch.compiler.set_stance("force_eager"):
+        ids = generate(
+            model,
+            torch.tensor([prompt_ids] * num_samples, dtype=torch.long, device=device).reshape(num_samples, len(prompt_ids)),
+            max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            context_size=context_size,
+            generator=torch.Generator().manual_seed(seed),
+        )
     return [tokenizer.decode(row.tolist(), skip_special_tokens=False) for row in ids]
 
 

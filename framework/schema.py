@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import os
+import shutil
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +31,8 @@ MODEL_SIZES = ("vocab_size", "num_outputs", "block_size", "n_layer", "n_head", "
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # Arguments the training code fills in when the config leaves them null.
 RUNTIME_ARGUMENTS = {"model": {"vocab_size", "num_outputs"}, "callbacks.model_checkpoint": {"mode"}}
+# Keys a node holds for the training code rather than for its _target_, with their types.
+TRAINING_KEYS = {"model": {"compile": bool}}
 
 
 @dataclass
@@ -183,9 +188,13 @@ def check_instantiable(node: DictConfig, path: str) -> None:
         hints = {}
     parameters = inspect.signature(function).parameters.values()
     takes_any_keyword = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
-    valid = target_arguments(node._target_)
+    training_keys = TRAINING_KEYS.get(path, {})
+    valid = target_arguments(node._target_) + list(training_keys)
     for key in node:
         if key in HYDRA_KEYS:
+            continue
+        if key in training_keys:
+            _check_value(f"{path}.{key}", _node_value(node, key, f"{path}.{key}"), training_keys[key])
             continue
         if key not in valid and not takes_any_keyword:
             raise unknown_key_error(f"{path}.{key}", valid)
@@ -342,6 +351,8 @@ def check_rules(cfg: DictConfig) -> None:
         f"it logs {', '.join(logged)}.",
     )
     _check_strategy_device(trainer)
+    _check_compiler(model, trainer)
+    _require("compile_model" not in cfg.task, "task.compile_model is set from model.compile; use model.compile=true instead.")
     sample = cfg.sample
     _require(sample.prompt != "", "sample.prompt is empty; give at least one character to start the sample from.")
     _require(sample.max_new_tokens >= 0, f"sample.max_new_tokens={sample.max_new_tokens} must be 0 or more.")
@@ -349,17 +360,33 @@ def check_rules(cfg: DictConfig) -> None:
     _require(sample.top_k is None or sample.top_k >= 1, f"sample.top_k={sample.top_k} must be null or at least 1.")
 
 
+def _on_cpu(trainer: DictConfig) -> bool:
+    return trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not torch.cuda.is_available())
+
+
 def _check_strategy_device(trainer: DictConfig) -> None:
     """Lightning's FSDP1 ``FSDPStrategy`` needs CUDA; say so before any data is prepared."""
     strategy = trainer.get("strategy")
     if not (isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(".FSDPStrategy")):
         return
-    on_cpu = trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not torch.cuda.is_available())
     _require(
-        not on_cpu,
+        not _on_cpu(trainer),
         f"strategy=fsdp1 (Lightning's FSDPStrategy) runs on CUDA GPUs only, but trainer.accelerator="
         f"{trainer.accelerator} runs on CPU here. Use strategy=fsdp (FSDP2 through ModelParallelStrategy), "
         "which shards the same way on CPU with gloo and on GPUs with nccl.",
+    )
+
+
+def _check_compiler(model: DictConfig, trainer: DictConfig) -> None:
+    """torch.compile's CPU code generation (Inductor) builds C++: say so before any data is read."""
+    if not model.get("compile") or not _on_cpu(trainer):
+        return
+    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")  # what Inductor runs
+    _require(
+        shutil.which(compiler) is not None,
+        f"model.compile=true on CPU needs a C++ compiler for torch.compile's generated code, and {compiler} "
+        "(the CXX environment variable, else Inductor's default) is not on PATH. Install it (e.g. apt install g++), "
+        "point CXX at one, or set model.compile=false.",
     )
 
 

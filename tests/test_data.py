@@ -1,9 +1,11 @@
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tokenizers import pre_tokenizers
 
 from framework.data import (
     Document,
@@ -15,8 +17,9 @@ from framework.data import (
 )
 from framework.data.cleaning import clean
 from framework.errors import UserInputError
-from framework.data.datamodule import RandomWindows, SequentialWindows, check_split_length
-from framework.tokenizer import characters_per_token, encode_to_array, safe_chunks, train_bpe_tokenizer, train_char_tokenizer
+from framework.data.datamodule import RELEASE_EVERY, RandomWindows, SequentialWindows, check_split_length
+from framework.tokenizer import characters_per_token, encode_to_file, safe_chunks, token_dtype, train_bpe_tokenizer, train_char_tokenizer, train_word_tokenizer
+from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
@@ -90,6 +93,29 @@ def test_sequential_windows_cover_each_target_once():
     assert torch.equal(targets, torch.arange(1, 101))
 
 
+def mapped_file_megabytes() -> float:
+    """Mapped file pages of this process (RssShmem where the file lives on tmpfs), in MB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return sum(int(fields[name].split()[0]) for name in ("RssFile", "RssShmem")) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssFile from Linux's /proc")
+def test_windows_release_the_memmap_pages_they_touched(tmp_path):
+    path = tmp_path / "train.bin"
+    np.arange(64 << 20, dtype=np.uint16).tofile(path)  # 128 MB
+    tokens = np.memmap(path, dtype=np.uint16, mode="r")
+    before = mapped_file_megabytes()
+    assert int(tokens[::2048].sum(dtype=np.int64)) > 0  # touches every page
+    assert mapped_file_megabytes() - before > 100
+    windows = RandomWindows(tokens, block_size=64, num_samples=RELEASE_EVERY, seed=0)
+    for index in range(RELEASE_EVERY - 1):
+        windows[index]
+    assert mapped_file_megabytes() - before > 100
+    x, y = windows[0]  # the process's RELEASE_EVERY-th read releases the pages first, whatever its index
+    assert mapped_file_megabytes() - before < 10
+    assert torch.equal(x[1:], y[:-1]) and torch.equal((y - x) % 65536, torch.ones(64, dtype=torch.int64))
+
+
 def test_datamodule_batches(tmp_path):
     module = LanguageModelingDataModule(
         np.arange(500, dtype=np.uint16), np.arange(200, dtype=np.uint16), block_size=8, batch_size=4, num_train_samples=12, seed=0
@@ -106,14 +132,49 @@ def test_cleaning_steps_in_order():
         clean(text, ["lowercase"])
 
 
-def test_chunked_bpe_encoding_equals_whole_text_encoding(shakespeare_path):
+def encoded(tokenizer, text, tmp_path):
+    """``text``'s ids through :func:`encode_to_file`, read back."""
+    path = tmp_path / "ids.bin"
+    written = encode_to_file(tokenizer, text, path)
+    ids = np.fromfile(path, dtype=token_dtype(tokenizer.get_vocab_size()))
+    assert written == ids.size
+    return ids
+
+
+def test_chunked_bpe_encoding_equals_whole_text_encoding(shakespeare_path, tmp_path):
     text = shakespeare_path.read_text()[:200_000]
     tokenizer = train_bpe_tokenizer(text, vocab_size=512)
     chunks = list(safe_chunks(text, chunk_chars=1000))
     assert len(chunks) > 100 and "".join(chunks) == text
     whole = tokenizer.encode(text).ids
-    assert encode_to_array(tokenizer, text).tolist() == whole
+    assert encoded(tokenizer, text, tmp_path).tolist() == whole
     assert tokenizer.decode(whole) == text
+
+
+def test_tiktoken_gives_the_ids_of_our_byte_level_bpe(shakespeare_path):
+    stdlib = "\n".join(document.text for document in StdlibSource().read())
+    tokenizer = train_bpe_tokenizer(stdlib[:2_000_000], vocab_size=8192)
+    encoding = tiktoken_encoding(tokenizer)
+    assert encoding is not None and encoding.n_vocab == 8192
+    edge_cases = "caf\u00e9  na\u00efve\t\t\n\n x<|endoftext|>y \u65e5\u672c 's 'S 'll\r\n \u00a0\u2028 \U0001F600 end "
+    for text in (stdlib, shakespeare_path.read_text(), edge_cases):
+        hf_ids = tokenizer.encode(text).ids
+        assert encoding.encode(text, allowed_special="all") == hf_ids
+        assert len(hf_ids) > len(text) / 8  # a real encoding, not an empty one
+    assert encoding.encode("<|endoftext|>", allowed_special="all") == [0] == tokenizer.encode("<|endoftext|>").ids
+
+
+def test_only_plain_byte_level_bpe_is_encoded_through_tiktoken():
+    text = "one two three two one " * 50
+    assert tiktoken_encoding(train_char_tokenizer(text)) is None
+    assert tiktoken_encoding(train_word_tokenizer(text, num_words=10)) is None
+    prefixed = train_bpe_tokenizer(text, vocab_size=300)
+    prefixed.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    assert tiktoken_encoding(prefixed) is None
+    truncating = train_bpe_tokenizer(text, vocab_size=300)
+    assert tiktoken_encoding(truncating) is not None
+    truncating.enable_truncation(max_length=8)
+    assert tiktoken_encoding(truncating) is None
 
 
 def test_stdlib_source_reads_sorted_top_level_modules():
@@ -179,15 +240,15 @@ def test_unreadable_corpus_file_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["char", "bpe"])
-def test_chunked_encoding_is_exact_on_code_with_tabs_and_blank_lines(kind):
+def test_chunked_encoding_is_exact_on_code_with_tabs_and_blank_lines(kind, tmp_path):
     text = "".join(document.text for document in StdlibSource().read()[:12]) + "\tindented\n\n\n  spaced \n"
     tokenizer = train_char_tokenizer(text) if kind == "char" else train_bpe_tokenizer(text, vocab_size=600)
     assert len(list(safe_chunks(text, chunk_chars=500))) > 50
-    assert encode_to_array(tokenizer, text).tolist() == tokenizer.encode(text).ids
+    assert encoded(tokenizer, text, tmp_path).tolist() == tokenizer.encode(text).ids
 
 
-def test_characters_per_token_counts_the_text_exactly():
+def test_characters_per_token_counts_the_text_exactly(tmp_path):
     text = "plain ascii, then caf\u00e9, na\u00efve \u2014 \u65e5\u672c\u8a9e \u2713 " * 30
     for tokenizer in (train_char_tokenizer(text[:200]), train_bpe_tokenizer(text, vocab_size=300)):
-        ids = encode_to_array(tokenizer, text + "\u00d8")  # one character unseen by the char tokenizer
+        ids = encoded(tokenizer, text + "\u00d8", tmp_path)  # one character unseen by the char tokenizer
         assert characters_per_token(tokenizer)[ids].sum() == len(text) + 1

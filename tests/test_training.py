@@ -12,6 +12,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from framework.data import LanguageModelingDataModule
+from framework.models import GPT
 from framework.recipes import build_datamodule, build_model
 from framework.tasks import LanguageModelingTask
 from framework.training import train
@@ -106,6 +108,24 @@ def test_flops_per_token_follow_the_palm_estimate():
     assert (compute_dtype("bf16-mixed"), compute_dtype("32"), compute_dtype("16-mixed")) == (torch.bfloat16, torch.float32, torch.float16)
 
 
+@pytest.mark.parametrize(
+    "device_name, dtype, peak",
+    [
+        ("NVIDIA H200", torch.bfloat16, 989.4e12),  # dense, not the with-sparsity 1,979 TFLOP/s
+        ("NVIDIA H200 NVL", torch.bfloat16, 835.5e12),
+        ("NVIDIA H200", "tfloat32", 494.7e12),
+        ("NVIDIA H100 80GB HBM3", torch.bfloat16, 989.4e12),  # Lightning's table
+        ("NVIDIA A100-SXM4-80GB", torch.bfloat16, 312e12),
+        ("Some Future GPU", torch.bfloat16, None),
+    ],
+)
+def test_gpu_peak_is_the_dense_data_sheet_figure(monkeypatch, device_name, dtype, peak):
+    from framework.callbacks.throughput import gpu_peak_flops
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: device_name)
+    assert gpu_peak_flops(torch.device("cuda"), dtype) == peak
+
+
 def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespeare_path):
     (tmp_path / "corpus.txt").write_text(shakespeare_path.read_text()[:60_000])
     result = subprocess.run(
@@ -150,3 +170,34 @@ def test_debug_presets(make_config, shakespeare_path, tmp_path):
     cfg.paths.run_dir = str(tmp_path / "profile")
     assert train(cfg).trainer.global_step == 30
     assert "run_training_batch" in (tmp_path / "profile" / "fit-profile.txt").read_text()
+
+
+def _train_tiny_gpt(compile_model: bool) -> tuple[LanguageModelingTask, list[float]]:
+    """Four SGD steps of a one-block GPT on fixed random windows; the loss of each step."""
+    torch.manual_seed(0)
+    model = GPT(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    task = LanguageModelingTask(
+        model, optimizer={"_target_": "torch.optim.SGD", "lr": 0.5}, scheduler={"_target_": "framework.optim.constant", "warmup_steps": 0},
+        compile_model=compile_model,
+    )
+    losses = []
+    task.on_train_batch_end = lambda outputs, batch, batch_idx: losses.append(float(outputs["loss"]))
+    tokens = np.random.default_rng(0).integers(0, 17, size=400).astype(np.uint16)
+    data = LanguageModelingDataModule(tokens, tokens[:50], block_size=8, batch_size=4, num_train_samples=16, seed=0)
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=4, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(task, datamodule=data)
+    return task, losses
+
+
+def test_compiled_model_trains_like_the_eager_one_and_keeps_its_parameter_names():
+    eager, eager_losses = _train_tiny_gpt(compile_model=False)
+    compiled, compiled_losses = _train_tiny_gpt(compile_model=True)
+    assert compiled.model._compiled_call_impl is not None and eager.model._compiled_call_impl is None
+    assert len(compiled_losses) == 4
+    np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-5)
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints interchangeable
+    for name, value in eager.state_dict().items():
+        torch.testing.assert_close(compiled.state_dict()[name], value, rtol=1e-4, atol=1e-6)

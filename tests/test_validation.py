@@ -37,11 +37,22 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
         ("data.batch_size=0", r"data.batch_size=0 must be at least 1"),
         ("sample.top_k=0", r"sample.top_k=0 must be null or at least 1"),
         ("logger.wandb.mode=offlien", r"logger.wandb.mode='offlien' has the wrong type: expected one of 'auto', 'online'"),
+        ("model.compile=fast", r"model.compile='fast' has the wrong type: expected true or false"),
+        ("model.compiled=true", r"Unknown config key 'model.compiled'. Did you mean 'model.compile'\?"),
+        ("+task.compile_model=true", r"task.compile_model is set from model.compile; use model.compile=true instead"),
     ],
 )
 def test_bad_overrides_are_refused_before_any_work(override, message):
     with pytest.raises(ConfigError, match=message):
         check_command_line([override])
+
+
+def test_compiling_on_cpu_without_a_cpp_compiler_is_refused_before_any_work(monkeypatch):
+    monkeypatch.setattr("framework.schema.shutil.which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with pytest.raises(ConfigError, match=r"model.compile=true on CPU needs a C\+\+ compiler .* and g\+\+ \(the CXX environment variable, else Inductor's default\) is not on PATH"):
+        check_command_line(["model.compile=true", "trainer.accelerator=cpu"])
+    assert check_command_line(["model.compile=false", "trainer.accelerator=cpu"]) == ["model.compile=false", "trainer.accelerator=cpu"]
 
 
 def test_a_key_of_another_group_option_is_named_not_a_required_key_before_it():

@@ -34,6 +34,27 @@ def measured_matmul_flops(dtype: torch.dtype, size: int = 1024, repeats: int = 5
     return 2 * size**3 / fastest
 
 
+# Dense FLOP/s of the H200, which Lightning's table misses: it matches only names with "sxm1" or
+# "nvl1" (CUDA calls the SXM part plain "NVIDIA H200") and lists the data sheet's with-sparsity
+# figures, twice the dense ones MFU is measured against (NVIDIA H200 data sheet, 2024).
+H200_DENSE_FLOPS = {
+    "nvl": {torch.float32: 60e12, "tfloat32": 417.5e12, torch.bfloat16: 835.5e12, torch.float16: 835.5e12},
+    "sxm": {torch.float32: 67e12, "tfloat32": 494.7e12, torch.bfloat16: 989.4e12, torch.float16: 989.4e12},
+}
+
+
+def gpu_peak_flops(device: torch.device, dtype: torch.dtype | str) -> float | None:
+    """Dense data-sheet FLOP/s of one CUDA device in ``dtype`` (``"tfloat32"`` for TF32): the H200
+    from :data:`H200_DENSE_FLOPS`, others from Lightning's ``get_available_flops`` table; None for
+    a device neither knows."""
+    name = torch.cuda.get_device_name(device).lower()
+    if "h200" in name:
+        if dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+            dtype = "tfloat32"  # float32 matmuls then run on the tensor cores, as Lightning assumes
+        return H200_DENSE_FLOPS["nvl" if "nvl" in name else "sxm"].get(dtype)
+    return get_available_flops(device, dtype)
+
+
 def compute_dtype(precision: str) -> torch.dtype:
     """The matmul dtype of a Lightning precision setting (``bf16-mixed`` -> bfloat16, ...)."""
     return {"bf16": torch.bfloat16, "16": torch.float16}.get(str(precision).split("-")[0], torch.float32)
@@ -48,8 +69,9 @@ class ThroughputLogger(pl.Callback):
     Computation and the GPU peak table are Lightning's (``lightning_fabric.utilities.throughput``).
 
     Args:
-        peak_flops: FLOP/s of one device for MFU. None: Lightning's table for the GPU and the
-            run's precision (A100, H100, H200, ...), or on CPU a short measured matmul
+        peak_flops: FLOP/s of one device for MFU. None: the data-sheet dense figure for the GPU
+            and the run's precision (:func:`gpu_peak_flops`: A100, H100, H200, ...), or on CPU a
+            short measured matmul
             (:func:`measured_matmul_flops`), since CPUs have no data-sheet figure.
     """
 
@@ -61,7 +83,7 @@ class ThroughputLogger(pl.Callback):
         device, dtype = pl_module.device, compute_dtype(trainer.precision)
         peak = self.peak_flops
         if peak is None:
-            peak = get_available_flops(device, dtype) if device.type == "cuda" else measured_matmul_flops(dtype)
+            peak = gpu_peak_flops(device, dtype) if device.type == "cuda" else measured_matmul_flops(dtype)
         self.throughput = Throughput(available_flops=peak, world_size=trainer.world_size, window_size=2)
         self.flops_per_token = flops_per_token(pl_module.model)
         self.tokens = self.batches = self.tokens_at_update = 0

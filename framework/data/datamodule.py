@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import warnings
 
 import numpy as np
@@ -26,12 +27,39 @@ def check_split_length(split: str, num_tokens: int, block_size: int) -> None:
         )
 
 
-def _window(tokens: np.ndarray, start: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    window = torch.from_numpy(tokens[start : start + block_size + 1].astype(np.int64))
-    return window[:-1], window[1:]
+# Windows a process reads between two releases of a memmap's pages (see release_mapped_pages).
+RELEASE_EVERY = 64
 
 
-class RandomWindows(Dataset):
+def release_mapped_pages(tokens: np.ndarray) -> None:
+    """Unmap the pages of ``tokens``' file that this process has touched, if it is a read-only
+    memmap (as the token cache opens them); no-op for other arrays.
+
+    On Linux a page fault on a memmap can map a whole page-cache folio (up to megabytes with
+    readahead), so random windows over a large file would count most of it in the process's
+    resident set. The pages stay in the kernel's page cache; the next read maps them again.
+    """
+    mapping = getattr(tokens, "_mmap", None)  # numpy's; views of a memmap share it
+    if isinstance(tokens, np.memmap) and tokens.mode == "r" and mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
+class _Windows(Dataset):
+    """Windows of ``block_size + 1`` tokens; every ``RELEASE_EVERY``-th read in a process (rank or
+    DataLoader worker, each with its own count) releases the memmap's pages."""
+
+    def __init__(self, tokens: np.ndarray, block_size: int) -> None:
+        self.tokens, self.block_size, self.reads = tokens, block_size, 0
+
+    def window(self, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.reads += 1
+        if self.reads % RELEASE_EVERY == 0:
+            release_mapped_pages(self.tokens)
+        window = torch.from_numpy(self.tokens[start : start + self.block_size + 1].astype(np.int64))
+        return window[:-1], window[1:]
+
+
+class RandomWindows(_Windows):
     """``num_samples`` windows at seeded random offsets, sampled with replacement (as nanoGPT).
 
     Sample ``i``'s offset depends only on ``(seed, first_sample + i)``, not on the order samples
@@ -43,7 +71,8 @@ class RandomWindows(Dataset):
 
     def __init__(self, tokens: np.ndarray, block_size: int, num_samples: int, seed: int) -> None:
         check_split_length("train", len(tokens), block_size)
-        self.tokens, self.block_size, self.num_samples, self.seed = tokens, block_size, num_samples, seed
+        super().__init__(tokens, block_size)
+        self.num_samples, self.seed = num_samples, seed
         self.num_offsets = len(tokens) - block_size
         self.first_sample = 0
 
@@ -52,10 +81,10 @@ class RandomWindows(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         start = int(np.random.default_rng((self.seed, self.first_sample + index)).integers(self.num_offsets))
-        return _window(self.tokens, start, self.block_size)
+        return self.window(start)
 
 
-class SequentialWindows(Dataset):
+class SequentialWindows(_Windows):
     """Consecutive windows with stride ``block_size``: each token is a target exactly once.
 
     Items: ``(x, y)`` as in :class:`RandomWindows`; ``len = (num_tokens - 1) // block_size``.
@@ -63,13 +92,13 @@ class SequentialWindows(Dataset):
 
     def __init__(self, tokens: np.ndarray, block_size: int, split: str = "val") -> None:
         check_split_length(split, len(tokens), block_size)
-        self.tokens, self.block_size = tokens, block_size
+        super().__init__(tokens, block_size)
 
     def __len__(self) -> int:
         return (len(self.tokens) - 1) // self.block_size
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return _window(self.tokens, index * self.block_size, self.block_size)
+        return self.window(index * self.block_size)
 
 
 class UnpaddedDistributedSampler(DistributedSampler):

@@ -9,23 +9,26 @@ a half-written entry that a later run would trust.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.progress import Progress
 from tokenizers import Tokenizer
 
 from framework.data.cleaning import clean, validate_cleaning
 from framework.data.sources import Document
 from framework.errors import ConfigError, DataError
-from framework.tokenizer import encode_to_array, token_dtype, tokenizer_hash
+from framework.tokenizer import encode_to_file, token_dtype, tokenizer_hash
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +163,9 @@ def prepare_corpus(
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
-        for split, text in splits.items():
-            ids = encode_to_array(tokenizer, text)
-            ids.tofile(staging / f"{split}.bin")
-            meta["tokens"][split] = int(ids.size)
+        with encoding_progress(sum(meta["characters"].values())) as advance:
+            for split, text in splits.items():
+                meta["tokens"][split] = encode_to_file(tokenizer, text, staging / f"{split}.bin", advance)
         tokenizer.save(str(staging / "tokenizer.json"))
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         try:
@@ -174,6 +176,15 @@ def prepare_corpus(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _open(entry, cache_hit=False)
+
+
+@contextlib.contextmanager
+def encoding_progress(total_characters: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (share of characters encoded, time left), shown while the body
+    runs and removed after; yields the function that advances it by a number of characters."""
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("Tokenizing", total=total_characters)
+        yield lambda characters: progress.advance(task, characters)
 
 
 def _open(entry: Path, cache_hit: bool) -> TokenizedCorpus:

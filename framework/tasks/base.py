@@ -34,19 +34,28 @@ class TrainingTask(pl.LightningModule):
         on_nonfinite_loss: ``stop`` raises TrainingDivergedError naming the step, before the
             bad loss can change the weights (so no checkpoint holds NaNs); ``skip`` drops that
             batch with a warning.
+        compile_model: ``torch.compile`` the model in place (``nn.Module.compile``, lazily, at
+            its first call) after FSDP sharding, so parameter names and checkpoints stay those
+            of the eager model (``model.compile`` in the config).
     """
 
     # Subclasses: what they log, and whether lower ("min") or higher ("max") is better.
     METRICS: dict[str, str] = {}
 
     def __init__(
-        self, model: nn.Module, optimizer: Mapping, scheduler: Mapping, on_nonfinite_loss: Literal["stop", "skip"] = "stop"
+        self,
+        model: nn.Module,
+        optimizer: Mapping,
+        scheduler: Mapping,
+        on_nonfinite_loss: Literal["stop", "skip"] = "stop",
+        compile_model: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
         self.optimizer_config = _plain(optimizer)
         self.scheduler_config = _plain(scheduler)
         self.on_nonfinite_loss = on_nonfinite_loss
+        self.compile_model = compile_model
         self.checkpoint_step = 0  # the global step of the loaded checkpoint, for evaluation runs
 
     def checked_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
@@ -79,10 +88,12 @@ class TrainingTask(pl.LightningModule):
             apply_configured_hyperparameters(self.model, self.optimizers().optimizer, self.lr_schedulers(), self.optimizer_config)
 
     def configure_model(self) -> None:
-        """Shard the model when the strategy is FSDP2 (Lightning calls this before optimizers
-        exist; ``load_from_checkpoint`` calls it without a Trainer)."""
+        """Shard the model when the strategy is FSDP2, then compile it if asked (Lightning calls
+        this before optimizers exist; ``load_from_checkpoint`` calls it without a Trainer)."""
         if self._trainer is not None and isinstance(self.trainer.strategy, FSDP2Strategy):
             self.trainer.strategy.shard(self.model)
+        if self.compile_model and self.model._compiled_call_impl is None:
+            self.model.compile()
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.model, self.optimizer_config)

@@ -38,7 +38,8 @@ class ClassificationTask(TrainingTask):
         model: maps ``(ids (B, T) int64, mask (B, T) bool)`` to logits ``(B, 1)`` for two
             classes or ``(B, num_classes)`` for more.
         num_classes: classes in the training split (>= 2).
-        optimizer, scheduler, on_nonfinite_loss: see :class:`~framework.tasks.base.TrainingTask`.
+        optimizer, scheduler, on_nonfinite_loss, compile_model: see
+            :class:`~framework.tasks.base.TrainingTask`.
 
     Logged against ``trainer/global_step``: ``train/loss`` (mean over the batch), ``val/loss``
     (mean over every evaluated example), ``val/acc``, ``val/f1`` and, for two classes,
@@ -56,8 +57,9 @@ class ClassificationTask(TrainingTask):
         scheduler: Mapping,
         num_classes: int,
         on_nonfinite_loss: Literal["stop", "skip"] = "stop",
+        compile_model: bool = False,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, on_nonfinite_loss)
+        super().__init__(model, optimizer, scheduler, on_nonfinite_loss, compile_model)
         self.num_classes = num_classes
         self.save_hyperparameters(
             dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, num_classes=num_classes, on_nonfinite_loss=on_nonfinite_loss)

@@ -14,12 +14,19 @@ from torchmetrics import SumMetric
 from framework.tasks.base import TrainingTask
 
 
+def summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum over positions of the cross-entropy in nats: ``(B, T, V)`` logits of any float dtype
+    (computed in float32) and ``(B, T)`` int64 targets -> a float32 scalar."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction="sum")
+
+
 class LanguageModelingTask(TrainingTask):
     """Next-token prediction with cross-entropy (Bengio et al., 2003), for GPT or LSTM models.
 
     Args:
         model: maps ``(B, T)`` int64 ids to ``(B, T, V)`` logits.
-        optimizer, scheduler, on_nonfinite_loss: see :class:`~framework.tasks.base.TrainingTask`.
+        optimizer, scheduler, on_nonfinite_loss, compile_model: see
+            :class:`~framework.tasks.base.TrainingTask`.
         characters_per_token: ``(V,)`` float tensor, the characters each id stands for
             (``framework.tokenizer.characters_per_token``); None skips ``val/bpc``.
 
@@ -40,8 +47,9 @@ class LanguageModelingTask(TrainingTask):
         scheduler: Mapping,
         characters_per_token: torch.Tensor | None = None,
         on_nonfinite_loss: Literal["stop", "skip"] = "stop",
+        compile_model: bool = False,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, on_nonfinite_loss)
+        super().__init__(model, optimizer, scheduler, on_nonfinite_loss, compile_model)
         self.save_hyperparameters(
             dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, on_nonfinite_loss=on_nonfinite_loss)
         )
@@ -51,6 +59,14 @@ class LanguageModelingTask(TrainingTask):
             self.characters_per_token = None
         # Sums, not means, so they reduce correctly across processes and batches of any size.
         self.val_nats, self.val_tokens, self.val_characters = SumMetric(), SumMetric(), SumMetric()
+        self.cross_entropy = summed_cross_entropy
+
+    def configure_model(self) -> None:
+        """Compile the loss with the model: fused, the float32 log-softmax over a large vocabulary
+        is never written out whole (it is the largest tensor of a GPT-2-sized step)."""
+        super().configure_model()
+        if self.compile_model:
+            self.cross_entropy = torch.compile(summed_cross_entropy)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 -> (B, T, V) logits."""
@@ -58,8 +74,7 @@ class LanguageModelingTask(TrainingTask):
 
     def _summed_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         inputs, targets = batch
-        logits = self.model(inputs)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction="sum")
+        return self.cross_entropy(self.model(inputs), targets)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         loss = self.checked_loss(self._summed_loss(batch) / batch[1].numel())

@@ -1,0 +1,124 @@
+"""Data preparation at scale: a 200 MB corpus through the token cache, and encoding speed.
+
+    python benchmarks/data_prep.py [--megabytes 200] [--vocab-size 8192] [--shared ../shared/data]
+
+1. Writes a corpus of real text (Tiny Shakespeare, the SST-2 sentences and this Python's
+   standard library, concatenated in turn until ``--megabytes``) to a temporary directory.
+2. Prepares it as ``python -m framework.train`` does (``prepare_corpus``: clean, split, train
+   an ``--vocab-size`` byte-level BPE on the train split, encode both splits into the cache) in
+   a child process, and prints its wall time and peak resident memory.
+3. Encodes the same text three ways with that tokenizer and prints MB/s (medians of
+   ``--rounds``): HF ``encode_batch`` on the same chunks, the framework's ``encode_to_file``,
+   and ``tiktoken`` built from the tokenizer's ranks (``encode_batch`` on the same chunks,
+   special tokens allowed, as many threads as the framework), checking that all three give
+   identical ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from framework.data.sources import StdlibSource
+from framework.tokenizer import encode_to_file, safe_chunks, token_dtype
+from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
+
+PREPARE = """
+import json, sys, time
+from framework.data import prepare_corpus
+from framework.data.sources import TextFilesSource
+from framework.tokenizer import train_bpe_tokenizer
+corpus, cache, vocab_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+start = time.perf_counter()
+entry = prepare_corpus(
+    TextFilesSource(corpus).read(), ["newlines", "nfc"], 0.1,
+    lambda text: train_bpe_tokenizer(text, vocab_size=vocab_size), {"vocab_size": vocab_size}, cache,
+)
+print(json.dumps({"seconds": time.perf_counter() - start, "directory": str(entry.directory), "tokens": entry.meta["tokens"]}))
+"""
+
+
+def write_corpus(path: Path, megabytes: float, shared: Path) -> int:
+    """Concatenate real texts in turn into ``path`` until it holds ``megabytes`` MB; its size in bytes."""
+    sst2 = "\n".join(line.split("\t")[0] for line in (shared / "sst2" / "train.tsv").read_text().splitlines()[1:])
+    texts = [(shared / "tinyshakespeare" / "input.txt").read_text(), sst2, "\n".join(d.text for d in StdlibSource().read())]
+    size, target = 0, int(megabytes * 1e6)
+    with open(path, "w", encoding="utf-8") as file:
+        while size < target:
+            for text in texts:
+                size += file.write((text + "\n")[: max(target - size, 0)])
+    return path.stat().st_size
+
+
+def prepare_in_child(corpus: Path, cache: Path, vocab_size: int) -> tuple[dict, float]:
+    """Run the preparation in a fresh process; its result and peak RSS in MB."""
+    output = subprocess.run([sys.executable, "-c", PREPARE, str(corpus), str(cache), str(vocab_size)], check=True, capture_output=True, text=True)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return json.loads(output.stdout.strip().splitlines()[-1]), peak_kb / 1024
+
+
+def median_seconds(function, rounds: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--megabytes", type=float, default=200)
+    parser.add_argument("--vocab-size", type=int, default=8192)
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--encode-megabytes", type=float, default=50, help="text encoded by each of the three encoders")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = Path(scratch) / "corpus.txt"
+        size = write_corpus(corpus, args.megabytes, args.shared)
+        baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result, peak_mb = prepare_in_child(corpus, Path(scratch) / "cache", args.vocab_size)
+        tokens = sum(result["tokens"].values())
+        print(
+            f"prepare_corpus: {size / 1e6:.1f} MB corpus -> {tokens:,} tokens in {result['seconds']:.1f} s "
+            f"({size / 1e6 / result['seconds']:.2f} MB/s, tokenizer training included); peak RSS {peak_mb:,.0f} MB"
+            f" (this script before it: {baseline_kb / 1024:,.0f} MB)"
+        )
+
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(Path(result["directory"]) / "tokenizer.json"))
+        text = corpus.read_text(encoding="utf-8")[: int(args.encode_megabytes * 1e6)]
+        megabytes = len(text.encode("utf-8")) / 1e6
+        chunks = list(safe_chunks(text))
+        encoding = tiktoken_encoding(tokenizer)
+        assert encoding is not None, "the prepared tokenizer should be a plain byte-level BPE"
+        threads = len(os.sched_getaffinity(0))  # what encode_to_file uses
+        dtype = token_dtype(tokenizer.get_vocab_size())
+        hf_seconds, hf_ids = median_seconds(lambda: [e.ids for e in tokenizer.encode_batch(chunks)], args.rounds)
+        tiktoken_seconds, tiktoken_ids = median_seconds(lambda: encoding.encode_batch(chunks, allowed_special="all", num_threads=threads), args.rounds)
+        ours_path = Path(scratch) / "ids.bin"
+        ours_seconds, _ = median_seconds(lambda: encode_to_file(tokenizer, text, ours_path), args.rounds)
+        ours = np.fromfile(ours_path, dtype=dtype)
+        identical = np.array_equal(ours, np.concatenate([np.asarray(ids, dtype=dtype) for ids in hf_ids])) and np.array_equal(
+            ours, np.concatenate([np.asarray(ids, dtype=dtype) for ids in tiktoken_ids])
+        )
+        print(f"encoding {megabytes:.1f} MB, {ours.size:,} tokens, medians of {args.rounds}; identical ids: {identical}")
+        for name, seconds in (("HF tokenizers encode_batch", hf_seconds), ("tiktoken encode_batch", tiktoken_seconds), ("framework encode_to_file", ours_seconds)):
+            print(f"  {name:32s} {megabytes / seconds:6.2f} MB/s  ({seconds / tiktoken_seconds:.2f}x tiktoken's time)")
+
+
+if __name__ == "__main__":
+    main()
