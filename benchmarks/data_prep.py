@@ -7,11 +7,11 @@
 2. Prepares it as ``python -m framework.train`` does (``prepare_corpus``: clean, split, train
    an ``--vocab-size`` byte-level BPE on the train split, encode both splits into the cache) in
    a child process, and prints its wall time and peak resident memory.
-3. Encodes the same text three ways with that tokenizer and prints MB/s (medians of
-   ``--rounds``): HF ``encode_batch`` on the same chunks, the framework's ``encode_to_file``,
-   and ``tiktoken`` built from the tokenizer's ranks (``encode_batch`` on the same chunks,
-   special tokens allowed, as many threads as the framework), checking that all three give
-   identical ids.
+3. Encodes the first ``--encode-megabytes`` of the text three ways with that tokenizer, in
+   ``--rounds`` interleaved rounds, and prints median MB/s: HF ``encode_batch`` and
+   ``tiktoken`` built from the tokenizer's ranks (``encode_batch``, special tokens allowed, as
+   many threads as the framework), both on the framework's chunks, and the framework's
+   ``encode_to_file``, checking that all three give identical ids.
 """
 
 from __future__ import annotations
@@ -67,22 +67,13 @@ def prepare_in_child(corpus: Path, cache: Path, vocab_size: int) -> tuple[dict, 
     return json.loads(output.stdout.strip().splitlines()[-1]), peak_kb / 1024
 
 
-def median_seconds(function, rounds: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(rounds):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megabytes", type=float, default=200)
     parser.add_argument("--vocab-size", type=int, default=8192)
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--encode-megabytes", type=float, default=50, help="text encoded by each of the three encoders")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--encode-megabytes", type=float, default=20, help="text encoded by each of the three encoders")
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -102,22 +93,32 @@ def main() -> None:
         tokenizer = Tokenizer.from_file(str(Path(result["directory"]) / "tokenizer.json"))
         text = corpus.read_text(encoding="utf-8")[: int(args.encode_megabytes * 1e6)]
         megabytes = len(text.encode("utf-8")) / 1e6
-        chunks = list(safe_chunks(text))
+        chunks = list(safe_chunks(text))  # the framework's chunks
         encoding = tiktoken_encoding(tokenizer)
         assert encoding is not None, "the prepared tokenizer should be a plain byte-level BPE"
         threads = len(os.sched_getaffinity(0))  # what encode_to_file uses
         dtype = token_dtype(tokenizer.get_vocab_size())
-        hf_seconds, hf_ids = median_seconds(lambda: [e.ids for e in tokenizer.encode_batch(chunks)], args.rounds)
-        tiktoken_seconds, tiktoken_ids = median_seconds(lambda: encoding.encode_batch(chunks, allowed_special="all", num_threads=threads), args.rounds)
         ours_path = Path(scratch) / "ids.bin"
-        ours_seconds, _ = median_seconds(lambda: encode_to_file(tokenizer, text, ours_path), args.rounds)
+        encoders = {
+            "HF tokenizers encode_batch": lambda: [e.ids for e in tokenizer.encode_batch(chunks)],
+            "tiktoken encode_batch": lambda: encoding.encode_batch(chunks, allowed_special="all", num_threads=threads),
+            "framework encode_to_file": lambda: encode_to_file(tokenizer, text, ours_path),
+        }
+        seconds, outputs = {name: [] for name in encoders}, {}
+        for _ in range(args.rounds):  # interleaved, so drifts in the machine's speed hit all three alike
+            for name, encode in encoders.items():
+                start = time.perf_counter()
+                outputs[name] = encode()
+                seconds[name].append(time.perf_counter() - start)
+        medians = {name: statistics.median(times) for name, times in seconds.items()}
         ours = np.fromfile(ours_path, dtype=dtype)
-        identical = np.array_equal(ours, np.concatenate([np.asarray(ids, dtype=dtype) for ids in hf_ids])) and np.array_equal(
-            ours, np.concatenate([np.asarray(ids, dtype=dtype) for ids in tiktoken_ids])
+        identical = all(
+            np.array_equal(ours, np.concatenate([np.asarray(ids, dtype=dtype) for ids in outputs[name]]))
+            for name in ("HF tokenizers encode_batch", "tiktoken encode_batch")
         )
-        print(f"encoding {megabytes:.1f} MB, {ours.size:,} tokens, medians of {args.rounds}; identical ids: {identical}")
-        for name, seconds in (("HF tokenizers encode_batch", hf_seconds), ("tiktoken encode_batch", tiktoken_seconds), ("framework encode_to_file", ours_seconds)):
-            print(f"  {name:32s} {megabytes / seconds:6.2f} MB/s  ({seconds / tiktoken_seconds:.2f}x tiktoken's time)")
+        print(f"encoding {megabytes:.1f} MB, {ours.size:,} tokens, medians of {args.rounds} interleaved rounds; identical ids: {identical}")
+        for name, median in medians.items():
+            print(f"  {name:32s} {megabytes / median:6.2f} MB/s  ({medians['tiktoken encode_batch'] / median:.2f}x tiktoken's speed)")
 
 
 if __name__ == "__main__":

@@ -132,8 +132,9 @@ def test_cleaning_steps_in_order():
         clean(text, ["lowercase"])
 
 
-def encoded(tokenizer, text, tmp_path):
-    """``text``'s ids through :func:`encode_to_file`, read back."""
+def encoded(tokenizer, text, tmp_path, monkeypatch):
+    """``text``'s ids through :func:`encode_to_file` in chunks of about 1,000 characters, read back."""
+    monkeypatch.setattr("framework.tokenizer.encoding.safe_chunks.__defaults__", (1000,))
     path = tmp_path / "ids.bin"
     written = encode_to_file(tokenizer, text, path)
     ids = np.fromfile(path, dtype=token_dtype(tokenizer.get_vocab_size()))
@@ -141,13 +142,13 @@ def encoded(tokenizer, text, tmp_path):
     return ids
 
 
-def test_chunked_bpe_encoding_equals_whole_text_encoding(shakespeare_path, tmp_path):
+def test_chunked_bpe_encoding_equals_whole_text_encoding(shakespeare_path, tmp_path, monkeypatch):
     text = shakespeare_path.read_text()[:200_000]
     tokenizer = train_bpe_tokenizer(text, vocab_size=512)
     chunks = list(safe_chunks(text, chunk_chars=1000))
     assert len(chunks) > 100 and "".join(chunks) == text
     whole = tokenizer.encode(text).ids
-    assert encoded(tokenizer, text, tmp_path).tolist() == whole
+    assert encoded(tokenizer, text, tmp_path, monkeypatch).tolist() == whole
     assert tokenizer.decode(whole) == text
 
 
@@ -240,15 +241,17 @@ def test_unreadable_corpus_file_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["char", "bpe"])
-def test_chunked_encoding_is_exact_on_code_with_tabs_and_blank_lines(kind, tmp_path):
-    text = "".join(document.text for document in StdlibSource().read()[:12]) + "\tindented\n\n\n  spaced \n"
+def test_chunked_encoding_is_exact_on_code_with_tabs_and_blank_lines(kind, tmp_path, monkeypatch):
+    sentences = "".join(f"sentence {i} ends with a space \ncrlf {i}\r\ntab {i}\t\nnbsp {i}\u00a0\n\u3000{i}\n" for i in range(300))
+    text = "".join(document.text for document in StdlibSource().read()[:12]) + sentences + "\tindented\n\n\n  spaced \n"
     tokenizer = train_char_tokenizer(text) if kind == "char" else train_bpe_tokenizer(text, vocab_size=600)
     assert len(list(safe_chunks(text, chunk_chars=500))) > 50
-    assert encoded(tokenizer, text, tmp_path).tolist() == tokenizer.encode(text).ids
+    assert max(map(len, safe_chunks(sentences, chunk_chars=500))) < 600  # lines ending in spaces still cut
+    assert encoded(tokenizer, text, tmp_path, monkeypatch).tolist() == tokenizer.encode(text).ids
 
 
-def test_characters_per_token_counts_the_text_exactly(tmp_path):
+def test_characters_per_token_counts_the_text_exactly(tmp_path, monkeypatch):
     text = "plain ascii, then caf\u00e9, na\u00efve \u2014 \u65e5\u672c\u8a9e \u2713 " * 30
     for tokenizer in (train_char_tokenizer(text[:200]), train_bpe_tokenizer(text, vocab_size=300)):
-        ids = encoded(tokenizer, text + "\u00d8", tmp_path)  # one character unseen by the char tokenizer
+        ids = encoded(tokenizer, text + "\u00d8", tmp_path, monkeypatch)  # one character unseen by the char tokenizer
         assert characters_per_token(tokenizer)[ids].sum() == len(text) + 1

@@ -16,22 +16,26 @@ from tokenizers import Tokenizer
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
 def _safe_cut(text: str, position: int) -> int:
-    """The first point at or after ``position`` just behind a newline that has a non-space
-    character on each side, else ``len(text)``. Cutting there gives every pre-tokenizer we use
-    (per-character split; GPT-2's byte-level regex) the same pieces as the uncut text, so
-    chunked encoding is token-identical to encoding the whole string. (``str.find`` on newlines
-    rather than a look-behind regex: several times faster on code, where such newlines are rare.)"""
-    newline = text.find("\n", max(position - 1, 1))
-    while newline != -1:
-        after = newline + 1
-        if after < len(text) and not text[newline - 1].isspace() and not text[after].isspace():
-            return after
-        newline = text.find("\n", after)
+    """The first newline at or after ``position`` (and after the first character) that is
+    followed by a non-space character, else ``len(text)``; the cut goes just before it.
+
+    Cutting there gives every pre-tokenizer we use the same pieces as the uncut text, so chunked
+    encoding is token-identical to encoding the whole string: per-character splits trivially,
+    and GPT-2's byte-level regex because the whitespace run before such a newline is a piece of
+    its own (``\\s+(?!\\S)`` stops before the newline) and the newline is one too (``\\s+``,
+    the next character not being a space). Python's ``isspace`` covers Unicode White_Space, so
+    "non-space" here is non-space for the regex too. A test checks this on code and prose.
+    """
+    newline = text.find("\n", max(position, 1))
+    while newline != -1 and newline + 1 < len(text):
+        if not text[newline + 1].isspace():
+            return newline
+        newline = text.find("\n", newline + 1)
     return len(text)
 
 
 def safe_chunks(text: str, chunk_chars: int = 1 << 16) -> Iterator[str]:
-    """Split ``text`` into pieces of about ``chunk_chars`` characters at safe cut points.
+    """Split ``text`` into pieces of about ``chunk_chars`` characters at :func:`_safe_cut` points.
 
     Concatenating the pieces gives ``text`` back; a text without safe cut points is one piece.
     """
@@ -47,7 +51,7 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
-def _in_order_on_threads(function: Callable[[str], list[int]], chunks: Iterator[str], threads: int) -> Iterator[tuple[int, list[int]]]:
+def _in_order_on_threads(function: Callable[[str], np.ndarray], chunks: Iterator[str], threads: int) -> Iterator[tuple[int, np.ndarray]]:
     """``(len(chunk), function(chunk))`` for each chunk in order, computed on ``threads`` threads
     with at most ``4 * threads`` chunks in flight (bounded memory); the caller's work on one
     result overlaps the encoding of the next."""
@@ -63,19 +67,21 @@ def _in_order_on_threads(function: Callable[[str], list[int]], chunks: Iterator[
             yield characters, future.result()
 
 
-def encoded_chunks(tokenizer: Tokenizer, text: str, batch_chunks: int = 64) -> Iterator[tuple[int, list[int]]]:
-    """``(characters, ids)`` for each :func:`safe_chunks` piece of ``text``, in order, on all
-    cores: through tiktoken when it reproduces ``tokenizer`` (our byte-level BPE; see
-    :func:`~framework.tokenizer.tiktoken_bridge.tiktoken_encoding`), chunks spread over a thread
-    pool (tiktoken releases the GIL); else HF's ``encode_batch`` on ``batch_chunks`` at a time."""
-    chunks = safe_chunks(text)
-    encoding = tiktoken_encoding(tokenizer)
+def encoded_chunks(tokenizer: Tokenizer, text: str, batch_chunks: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+    """``(characters, ids)`` for each :func:`safe_chunks` piece of ``text``, in order, ids as a
+    1-D array of :func:`token_dtype`, on all cores: through tiktoken when it reproduces
+    ``tokenizer`` (our byte-level BPE; see :func:`~framework.tokenizer.tiktoken_bridge.tiktoken_encoding`),
+    chunks spread over a thread pool (tiktoken releases the GIL and fills a buffer, no Python
+    list); else HF's ``encode_batch`` on ``batch_chunks`` chunks at a time."""
+    dtype, encoding, chunks = token_dtype(tokenizer.get_vocab_size()), tiktoken_encoding(tokenizer), safe_chunks(text)
     if encoding is not None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        yield from _in_order_on_threads(lambda chunk: encoding.encode(chunk, allowed_special="all"), chunks, threads)
+        encode = lambda chunk: encoding.encode_to_numpy(chunk, allowed_special="all").astype(dtype)  # noqa: E731
+        yield from _in_order_on_threads(encode, chunks, threads)
         return
     while batch := list(itertools.islice(chunks, batch_chunks)):
-        yield from zip(map(len, batch), (encoded.ids for encoded in tokenizer.encode_batch(batch)))
+        for characters, encoded in zip(map(len, batch), tokenizer.encode_batch(batch)):
+            yield characters, np.asarray(encoded.ids, dtype=dtype)
 
 
 def encode_to_file(tokenizer: Tokenizer, text: str, path: Path, advance: Callable[[int], None] = lambda characters: None) -> int:
@@ -89,12 +95,11 @@ def encode_to_file(tokenizer: Tokenizer, text: str, path: Path, advance: Callabl
     Returns:
         The number of tokens written.
     """
-    dtype = token_dtype(tokenizer.get_vocab_size())
     written = 0
     with open(path, "wb") as file:
         for characters, ids in encoded_chunks(tokenizer, text):
-            np.fromiter(ids, dtype=dtype, count=len(ids)).tofile(file)
-            written += len(ids)
+            ids.tofile(file)
+            written += ids.size
             advance(characters)
     return written
 

@@ -64,8 +64,14 @@ def tiktoken_encoding(tokenizer: Tokenizer) -> tiktoken.Encoding | None:
     order) whose encoding tiktoken reproduces, e.g. a character or word tokenizer.
 
     Special tokens are matched in the text as HF does: encode with ``allowed_special="all"``.
+    The same tokenizer gets the same Encoding back, whose regex caches are then warm.
     """
-    spec = json.loads(tokenizer.to_str())
+    return _encoding_of(tokenizer.to_str())
+
+
+@functools.lru_cache(maxsize=4)
+def _encoding_of(tokenizer_json: str) -> tiktoken.Encoding | None:
+    spec = json.loads(tokenizer_json)
     if not _is_plain_byte_level_bpe(spec):
         return None
     model = spec["model"]
