@@ -158,7 +158,7 @@ def test_tiktoken_gives_the_ids_of_our_byte_level_bpe(shakespeare_path):
     encoding = tiktoken_encoding(tokenizer)
     assert encoding is not None and encoding.n_vocab == 8192
     edge_cases = "caf\u00e9  na\u00efve\t\t\n\n x<|endoftext|>y \u65e5\u672c 's 'S 'll\r\n \u00a0\u2028 \U0001F600 end "
-    for text in (stdlib, shakespeare_path.read_text(), edge_cases):
+    for text in (stdlib[-1_500_000:], shakespeare_path.read_text(), edge_cases):  # text the tokenizer was not trained on too
         hf_ids = tokenizer.encode(text).ids
         assert encoding.encode(text, allowed_special="all") == hf_ids
         assert len(hf_ids) > len(text) / 8  # a real encoding, not an empty one
