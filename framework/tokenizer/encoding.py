@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
+
 def _safe_cut(text: str, position: int) -> int:
     """The first newline at or after ``position`` (and after the first character) that is
     followed by a non-space character, else ``len(text)``; the cut goes just before it.
