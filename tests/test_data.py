@@ -16,7 +16,7 @@ from framework.data import (
     prepare_corpus,
 )
 from framework.data.cleaning import clean
-from framework.errors import UserInputError
+from framework.errors import ConfigError, UserInputError
 from framework.data.datamodule import RELEASE_EVERY, RandomWindows, SequentialWindows, check_split_length
 from framework.tokenizer import characters_per_token, encode_to_file, safe_chunks, token_dtype, train_bpe_tokenizer, train_char_tokenizer, train_word_tokenizer
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
@@ -163,6 +163,16 @@ def test_tiktoken_gives_the_ids_of_our_byte_level_bpe(shakespeare_path):
         assert encoding.encode(text, allowed_special="all") == hf_ids
         assert len(hf_ids) > len(text) / 8  # a real encoding, not an empty one
     assert encoding.encode("<|endoftext|>", allowed_special="all") == [0] == tokenizer.encode("<|endoftext|>").ids
+
+
+def test_special_tokens_that_a_chunk_cut_could_split_are_refused():
+    text = "hello world\nUser: hi\n" * 50
+    with pytest.raises(ConfigError, match=r"tokenizer.special_tokens \['world\\nUser:'\] hold a newline after their first character"):
+        train_bpe_tokenizer(text, vocab_size=300, special_tokens=("<|endoftext|>", "world\nUser:"))
+    leading = train_bpe_tokenizer(text, vocab_size=300, special_tokens=("<|endoftext|>", "\nUser:"))
+    assert leading.encode("\nUser:").ids == [1]  # a newline at the start is fine: cuts fall before it
+    with pytest.raises(ValueError, match="chunk_chars=0 must be at least 1"):
+        next(safe_chunks(text, chunk_chars=0))
 
 
 def test_only_plain_byte_level_bpe_is_encoded_through_tiktoken():

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from framework.errors import ConfigError
 from framework.tokenizer.encoding import safe_chunks
+
+
+def check_special_tokens(special_tokens: Sequence[str]) -> None:
+    """Raise ConfigError for a special token with a newline after its first character: long text
+    is cut into chunks just before newlines (``framework.tokenizer.encoding.safe_chunks``), which
+    could split such a token."""
+    spanning = [token for token in special_tokens if "\n" in token[1:]]
+    if spanning:
+        raise ConfigError(
+            f"tokenizer.special_tokens {spanning} hold a newline after their first character; long text is cut into "
+            "chunks just before newlines (framework.tokenizer.encoding.safe_chunks), which could split such a token. "
+            "Use special tokens without newlines, or with one only at the start."
+        )
 
 
 def train_bpe_tokenizer(
@@ -27,11 +42,13 @@ def train_bpe_tokenizer(
         special_tokens: tokens added first, never split.
 
     Raises:
-        ConfigError: ``vocab_size`` too small to hold the byte alphabet.
+        ConfigError: ``vocab_size`` too small to hold the byte alphabet, or a special token with
+            a newline after its first character (chunked encoding could split it).
     """
     minimum = 256 + len(special_tokens)
     if vocab_size < minimum:
         raise ConfigError(f"tokenizer.vocab_size={vocab_size} is below {minimum}, the byte alphabet plus special tokens.")
+    check_special_tokens(special_tokens)
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()

@@ -24,8 +24,11 @@ def _safe_cut(text: str, position: int) -> int:
     encoding is token-identical to encoding the whole string: per-character splits trivially,
     and GPT-2's byte-level regex because the whitespace run before such a newline is a piece of
     its own (``\\s+(?!\\S)`` stops before the newline) and the newline is one too (``\\s+``,
-    the next character not being a space). Python's ``isspace`` covers Unicode White_Space, so
-    "non-space" here is non-space for the regex too. A test checks this on code and prose.
+    the next character not being a space; no alternative carries a token from a non-space
+    character into the whitespace after it, and none looks behind). Python's ``isspace`` covers
+    Unicode White_Space, so "non-space" here is non-space for the regex too. Special tokens may
+    hold a newline only as their first character (``train_bpe_tokenizer`` refuses others). A
+    test checks this on code and prose.
     """
     newline = text.find("\n", max(position, 1))
     while newline != -1 and newline + 1 < len(text):
@@ -39,7 +42,12 @@ def safe_chunks(text: str, chunk_chars: int = 1 << 16) -> Iterator[str]:
     """Split ``text`` into pieces of about ``chunk_chars`` characters at :func:`_safe_cut` points.
 
     Concatenating the pieces gives ``text`` back; a text without safe cut points is one piece.
+
+    Raises:
+        ValueError: ``chunk_chars`` below 1.
     """
+    if chunk_chars < 1:
+        raise ValueError(f"chunk_chars={chunk_chars} must be at least 1.")
     start = 0
     while start < len(text):
         end = _safe_cut(text, start + chunk_chars)
