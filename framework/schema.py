@@ -26,7 +26,6 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from framework.data.cleaning import CLEANING_STEPS
 from framework.errors import ConfigError
-from framework.tokenizer.bpe import check_special_tokens
 
 MODEL_SIZES = ("vocab_size", "num_outputs", "block_size", "n_layer", "n_head", "n_embd", "hidden_size")
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -353,7 +352,6 @@ def check_rules(cfg: DictConfig) -> None:
     )
     _check_strategy_device(trainer)
     _check_compiler(model, trainer)
-    check_special_tokens(cfg.tokenizer.get("special_tokens") or ())
     _require("compile_model" not in cfg.task, "task.compile_model is set from model.compile; use model.compile=true instead.")
     sample = cfg.sample
     _require(sample.prompt != "", "sample.prompt is empty; give at least one character to start the sample from.")

@@ -55,13 +55,6 @@ def test_compiling_on_cpu_without_a_cpp_compiler_is_refused_before_any_work(monk
     assert check_command_line(["model.compile=false", "trainer.accelerator=cpu"]) == ["model.compile=false", "trainer.accelerator=cpu"]
 
 
-def test_a_special_token_a_chunk_cut_could_split_is_refused_before_any_work(make_config):
-    cfg = make_config()
-    cfg.tokenizer.special_tokens = ["<|endoftext|>", "user:\nbot:"]  # as a YAML file could set it
-    with pytest.raises(ConfigError, match=r"tokenizer.special_tokens \['user:\\nbot:'\] hold a newline after their first character"):
-        validate_config(cfg)
-
-
 def test_a_key_of_another_group_option_is_named_not_a_required_key_before_it():
     # data.path is ??? (required) in data=text_files; the fault is model.n_head, which LSTMs lack
     with pytest.raises(ConfigError, match=r"^Unknown config key 'model.n_head'. Did you mean 'model.n_embd'\?"):
