@@ -20,6 +20,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from framework.cpus import usable_cpus
+
 SWEEP_KEYS_ENV = "LM_FRAMEWORK_SWEEP_KEYS"
 SWEEP_NAME_ENV = "LM_FRAMEWORK_SWEEP_NAME"
 MAX_NAME_CHARS = 120
@@ -52,7 +54,7 @@ def sweep_name() -> str | None:
 def threads_per_job(parallel_jobs: int, cpus: int | None = None) -> int:
     """Torch threads for each of ``parallel_jobs`` jobs sharing ``cpus`` cores (at least 1)."""
     if cpus is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cpus = usable_cpus()
     return max(1, cpus // max(1, parallel_jobs))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from framework.cpus import usable_cpus
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
 
@@ -84,7 +84,7 @@ def encoded_chunks(tokenizer: Tokenizer, text: str, batch_chunks: int = 64) -> I
     list); else HF's ``encode_batch`` on ``batch_chunks`` chunks at a time."""
     dtype, encoding, chunks = token_dtype(tokenizer.get_vocab_size()), tiktoken_encoding(tokenizer), safe_chunks(text)
     if encoding is not None:
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = usable_cpus()
         encode = lambda chunk: encoding.encode_to_numpy(chunk, allowed_special="all").astype(dtype)  # noqa: E731
         yield from _in_order_on_threads(encode, chunks, threads)
         return
