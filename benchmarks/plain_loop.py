@@ -48,11 +48,12 @@ def plain_steps(
     return seconds
 
 
-def plain_setup(vocab_size: int, seed: int = 1337) -> tuple[GPT, torch.optim.Optimizer]:
-    """The shakespeare_char GPT and its AdamW (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on matrices)."""
+def plain_setup(vocab_size: int, seed: int = 1337, **optimizer_options) -> tuple[GPT, torch.optim.Optimizer]:
+    """The shakespeare_char GPT and its AdamW (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on
+    matrices; ``optimizer_options`` such as ``fused`` passed on)."""
     torch.manual_seed(seed)
     model = GPT(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
-    optimizer = torch.optim.AdamW(parameter_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.99))
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.1), lr=1e-3, betas=(0.9, 0.99), **optimizer_options)
     for group in optimizer.param_groups:
         group["initial_lr"] = group["lr"]
     return model, optimizer

@@ -17,7 +17,7 @@ from framework.data import (
 )
 from framework.data.cleaning import clean
 from framework.errors import ConfigError, UserInputError
-from framework.data.datamodule import RELEASE_EVERY, RandomWindows, SequentialWindows, check_split_length
+from framework.data.datamodule import RELEASE_EVERY, RandomWindows, SequentialWindows, check_split_length, splitmix64, uniform_below
 from framework.tokenizer import characters_per_token, encode_to_file, safe_chunks, token_dtype, train_bpe_tokenizer, train_char_tokenizer, train_word_tokenizer
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
@@ -84,6 +84,38 @@ def test_random_windows_are_seeded_and_targets_are_shifted_inputs():
     assert any(not torch.equal(windows[i][0], other_seed[i][0]) for i in range(50))
     starts = {int(windows[i][0][0]) for i in range(50)}
     assert len(starts) > 40 and max(starts) <= 1000 - 17
+
+
+def test_splitmix64_matches_the_reference_outputs():
+    # The reference generator (Vigna's splitmix64.c) seeded with 0 returns these first three
+    # outputs; its n-th output is this function of (n - 1) x the golden gamma.
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        states = np.arange(3, dtype=np.uint64) * golden
+    assert [int(value) for value in splitmix64(states)] == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+
+
+def test_random_offsets_depend_only_on_seed_and_counter_and_are_uniform():
+    counters = np.arange(100_000)
+    offsets = uniform_below(7, counters, 10)
+    assert offsets.dtype == np.int64 and offsets.min() == 0 and offsets.max() == 9
+    assert np.abs(np.bincount(offsets) - 10_000).max() < 400  # 4 standard deviations of a fair draw
+    assert np.array_equal(uniform_below(7, counters[[5, 99_999, 3]], 10), offsets[[5, 99_999, 3]])
+    assert not np.array_equal(uniform_below(8, counters[:100], 10), offsets[:100])
+    assert uniform_below(0, np.array([2**40]), 2**40 - 1)[0] < 2**40 - 1
+
+
+def test_a_batch_of_windows_is_read_at_once_and_equals_the_single_reads():
+    tokens = np.arange(1000, dtype=np.uint16)
+    for windows in (RandomWindows(tokens, block_size=16, num_samples=50, seed=7), SequentialWindows(tokens, block_size=16)):
+        x, y = windows.__getitems__([4, 0, 9])
+        assert x.shape == y.shape == (3, 16) and x.dtype == torch.int64
+        for row, index in enumerate([4, 0, 9]):
+            assert torch.equal(x[row], windows[index][0]) and torch.equal(y[row], windows[index][1])
+    resumed = RandomWindows(tokens, block_size=16, num_samples=50, seed=7)
+    resumed.first_sample = 20
+    fresh = RandomWindows(tokens, block_size=16, num_samples=50, seed=7)
+    assert torch.equal(resumed.__getitems__([0, 1])[0], fresh.__getitems__([20, 21])[0])
 
 
 def test_sequential_windows_cover_each_target_once():

@@ -44,27 +44,73 @@ def release_mapped_pages(tokens: np.ndarray) -> None:
         mapping.madvise(mmap.MADV_DONTNEED)
 
 
+def splitmix64(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's next output from the state in each element (Steele, Lea & Flood, 2014;
+    Vigna's splitmix64.c): uint64 -> uint64, a bijection; outputs for consecutive states pass
+    BigCrush."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def uniform_below(seed: int, counters: np.ndarray, bound: int) -> np.ndarray:
+    """One integer in ``[0, bound)`` per counter, a function of ``(seed, counter)`` alone
+    (counter-based, as Philox in Salmon et al., 2011), computed for a whole batch at once.
+
+    The top 53 bits of SplitMix64(SplitMix64(seed) + counter) scaled to ``bound``; the bias
+    is below ``bound / 2**53``. Returns int64, the shape of ``counters``.
+    """
+    key = splitmix64(np.array([seed], dtype=np.int64).view(np.uint64))[0]
+    with np.errstate(over="ignore"):
+        bits = splitmix64(key + np.asarray(counters, dtype=np.int64).view(np.uint64))
+    return ((bits >> np.uint64(11)).astype(np.float64) * (bound / 2.0**53)).astype(np.int64)
+
+
+def already_batched(batch):
+    """A DataLoader ``collate_fn`` for datasets whose ``__getitems__`` returns the batch itself."""
+    return batch
+
+
 class _Windows(Dataset):
-    """Windows of ``block_size + 1`` tokens; every ``RELEASE_EVERY``-th read in a process (rank or
-    DataLoader worker, each with its own count) releases the memmap's pages."""
+    """Windows of ``block_size + 1`` tokens, read a batch at a time: the DataLoader calls
+    ``__getitems__`` with a batch's indices, which gathers every window with one NumPy index
+    (use :func:`already_batched` as the loader's ``collate_fn``).
+
+    Every ``RELEASE_EVERY`` windows read in a process (rank or DataLoader worker, each with its
+    own count) release the memmap's pages.
+    """
 
     def __init__(self, tokens: np.ndarray, block_size: int) -> None:
         self.tokens, self.block_size, self.reads = tokens, block_size, 0
+        self.offsets = np.arange(block_size + 1)
 
-    def window(self, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        self.reads += 1
-        if self.reads % RELEASE_EVERY == 0:
+    def starts(self, indices: np.ndarray) -> np.ndarray:
+        """The first token of each window, int64 of the shape of ``indices``."""
+        raise NotImplementedError
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)``: both ``(len(indices), block_size)`` int64, ``y`` being ``x`` shifted by one."""
+        before, self.reads = self.reads, self.reads + len(indices)
+        if self.reads // RELEASE_EVERY > before // RELEASE_EVERY:
             release_mapped_pages(self.tokens)
-        window = torch.from_numpy(self.tokens[start : start + self.block_size + 1].astype(np.int64))
-        return window[:-1], window[1:]
+        starts = self.starts(np.asarray(indices, dtype=np.int64))
+        windows = torch.from_numpy(self.tokens[starts[:, None] + self.offsets].astype(np.int64))
+        return windows[:, :-1], windows[:, 1:]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)``: both ``(block_size,)`` int64."""
+        x, y = self.__getitems__([index])
+        return x[0], y[0]
 
 
 class RandomWindows(_Windows):
     """``num_samples`` windows at seeded random offsets, sampled with replacement (as nanoGPT).
 
-    Sample ``i``'s offset depends only on ``(seed, first_sample + i)``, not on the order samples
-    are drawn in, so any worker, rank or resumed run reproduces it. A resumed run sets
-    ``first_sample`` to the number of samples already trained on.
+    Sample ``i``'s offset is :func:`uniform_below` of ``(seed, first_sample + i)``: it does not
+    depend on the order samples are drawn in, so any worker, rank or resumed run reproduces it.
+    A resumed run sets ``first_sample`` to the number of samples already trained on.
 
     Items: ``(x, y)``, both ``(block_size,)`` int64, ``y`` being ``x`` shifted left by one token.
     """
@@ -79,9 +125,8 @@ class RandomWindows(_Windows):
     def __len__(self) -> int:
         return self.num_samples
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        start = int(np.random.default_rng((self.seed, self.first_sample + index)).integers(self.num_offsets))
-        return self.window(start)
+    def starts(self, indices: np.ndarray) -> np.ndarray:
+        return uniform_below(self.seed, self.first_sample + indices, self.num_offsets)
 
 
 class SequentialWindows(_Windows):
@@ -97,8 +142,8 @@ class SequentialWindows(_Windows):
     def __len__(self) -> int:
         return (len(self.tokens) - 1) // self.block_size
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.window(index * self.block_size)
+    def starts(self, indices: np.ndarray) -> np.ndarray:
+        return indices * self.block_size
 
 
 class UnpaddedDistributedSampler(DistributedSampler):
@@ -147,6 +192,7 @@ class SampledDataModule(pl.LightningDataModule):
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            collate_fn=already_batched if hasattr(dataset, "__getitems__") else None,
         )
 
     def _distributed(self) -> bool:

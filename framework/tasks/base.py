@@ -72,6 +72,17 @@ class TrainingTask(pl.LightningModule):
             "raise scheduler.warmup_steps or trainer.gradient_clip_val, or set task.on_nonfinite_loss=skip."
         )
 
+    def log_training_loss(self, loss: torch.Tensor) -> None:
+        """Log ``train/loss`` (also shown on the progress bar) on the optimizer steps whose
+        metrics the loggers write, every ``trainer.log_every_n_steps``.
+
+        Lightning keeps only those steps' values, and one ``self.log`` call costs about as much
+        Python time as the rest of its training loop, so the other steps skip it.
+        """
+        interval = self.trainer.log_every_n_steps
+        if interval and (self.global_step + 1) % interval == 0:
+            self.log("train/loss", loss, prog_bar=True)
+
     def log_evaluation(self, metrics: dict[str, torch.Tensor]) -> None:
         """Log already-reduced evaluation metrics at the global step they describe: the
         trainer's while fitting, the checkpoint's when evaluating a saved one."""

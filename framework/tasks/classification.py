@@ -92,7 +92,7 @@ class ClassificationTask(TrainingTask):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         loss = self.checked_loss(self._losses(batch)[0].mean())
         if loss is not None:
-            self.log("train/loss", loss, prog_bar=True)
+            self.log_training_loss(loss)
         return loss
 
     def _evaluation_step(self, stage: str, batch) -> None:

@@ -79,7 +79,7 @@ class LanguageModelingTask(TrainingTask):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         loss = self.checked_loss(self._summed_loss(batch) / batch[1].numel())
         if loss is not None:
-            self.log("train/loss", loss, prog_bar=True)
+            self.log_training_loss(loss)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
