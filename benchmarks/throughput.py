@@ -7,8 +7,9 @@ experiment=shakespeare_char`` (in this process, ``logger=csv``, no validation in
 timed steps); between two framework steps, a callback runs one step of each of two
 ``benchmarks/plain_loop.py`` loops, each on its own model and optimizer: ``plain``, with the
 framework's AdamW options (``fused``), and ``classic``, with torch's default AdamW as nanoGPT
-uses it on CPU. Alternating single steps puts all three under the same machine conditions:
-this shared 2-core VM drifts by 10-30 % over seconds, more than the differences measured. A
+uses it on CPU; the two take turns at going first. Alternating single steps puts all three
+under the same machine conditions: this shared 2-core VM drifts by 10-30 % over seconds, more
+than the differences measured. A
 framework step is timed from the end of the previous plain steps to the start of the next
 (Lightning's hooks, data loading and logging included); the first 10 of each are not timed.
 
@@ -59,7 +60,10 @@ class InterleavedPlainLoops(pl.Callback):
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         if self.resumed is not None:
             self.seconds["framework"].append(time.perf_counter() - self.resumed)
-        for name, (model, optimizer) in self.loops.items():
+        # Alternate the loops' order: the step right after the framework's runs with colder caches.
+        names = list(self.loops)[:: 1 if batch_idx % 2 else -1]
+        for name in names:
+            model, optimizer = self.loops[name]
             self.seconds[name] += plain_steps(model, optimizer, self.tokens, 1, len(self.seconds[name]))
         self.resumed = time.perf_counter()
 

@@ -183,8 +183,44 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
     assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values())
     assert json.loads((Path(cfg.paths.run_dir) / "run.json").read_text())["status"] == "failed"
 
-    skipping = make_config([*tiny_recipe(shakespeare_path, tmp_path / "skip", max_steps=10, val_every=3), "logger=none", "task.on_nonfinite_loss=skip"])
+    skipping = make_config([*tiny_recipe(shakespeare_path, tmp_path, max_steps=10, val_every=3), "logger=none", "task.on_nonfinite_loss=skip"])
+    skipping.paths.run_dir = str(tmp_path / "skip")  # its own run, not a resumption of the stopped one
     assert train(skipping).trainer.global_step == 10
+
+
+def test_device_loss_check_stops_and_skips_like_the_host_check(make_config, shakespeare_path, tmp_path, monkeypatch):
+    """The CUDA path (DeviceNonFiniteGuard with the fused AdamW), run on the CPU: the error comes
+    when the host reads the guard (before the checkpoint of step 9), the checkpoint holds step 6,
+    and ``skip`` ends with exactly the weights of the host check's skip."""
+    summed_loss = LanguageModelingTask._summed_loss
+
+    def diverge_at_step_7(self, batch):
+        loss = summed_loss(self, batch)
+        return loss * float("nan") if self.training and self.global_step == 6 else loss
+
+    monkeypatch.setattr(LanguageModelingTask, "_summed_loss", diverge_at_step_7)
+    def config(run, *overrides):
+        cfg = make_config([*tiny_recipe(shakespeare_path, tmp_path, max_steps=10, val_every=3), "logger=none", *overrides])
+        cfg.paths.run_dir = str(tmp_path / run)
+        return cfg
+
+    skip_on_host = train(config("host", "task.on_nonfinite_loss=skip"))
+    monkeypatch.setattr(LanguageModelingTask, "uses_device_loss_check", lambda self, optimizer: True)
+
+    cfg = config("stop")
+    with pytest.raises(TrainingDivergedError, match=r"became nan at optimizer step 7 \(read from the device at step 9;"):
+        train(cfg)
+    checkpoint = load_checkpoint_file(Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt")
+    assert checkpoint["global_step"] == 6
+    assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values())
+
+    skip_on_device = train(config("device", "task.on_nonfinite_loss=skip"))
+    assert skip_on_device.trainer.global_step == 10
+    assert skip_on_device.trainer.lightning_module.reported_nonfinite == 1
+    host_weights = skip_on_host.trainer.lightning_module.state_dict()
+    device_weights = skip_on_device.trainer.lightning_module.state_dict()
+    assert host_weights.keys() == device_weights.keys()
+    assert all(torch.equal(host_weights[name], device_weights[name]) for name in host_weights)
 
 
 def test_learning_rate_follows_optimizer_steps_under_accumulation(make_config, shakespeare_path, tmp_path):

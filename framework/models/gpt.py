@@ -181,11 +181,12 @@ class GPT(nn.Module):
         return total
 
     def flops_per_token(self) -> int:
-        """Training FLOPs per token at full context: 6 N for the N parameters plus the attention
-        scores and weighted sum, 12 n_layer n_embd block_size (Chowdhery et al., 2022, *PaLM*,
-        appendix B; the estimate nanoGPT's ``estimate_mfu`` uses)."""
+        """Training FLOPs per token at full context: 6 N for the N parameters that multiply
+        (position embeddings are only looked up; the token embedding counts as the LM head it is
+        tied to) plus the attention scores and weighted sum, 12 n_layer n_embd block_size
+        (Chowdhery et al., 2022, *PaLM*, appendix B; the estimate nanoGPT's ``estimate_mfu`` uses)."""
         config = self.config
-        return 6 * self.num_parameters() + 12 * config.n_layer * config.n_embd * config.block_size
+        return 6 * self.num_parameters(non_embedding=True) + 12 * config.n_layer * config.n_embd * config.block_size
 
     def sharding_units(self) -> list[nn.Module]:
         """The Transformer blocks: each is one FSDP unit (``framework.strategy.FSDP2Strategy``)."""

@@ -16,6 +16,7 @@ from torch import nn
 from framework.errors import TrainingDivergedError
 from framework.optim import apply_configured_hyperparameters, build_optimizer
 from framework.strategy import FSDP2Strategy
+from framework.tasks.nonfinite import DeviceNonFiniteGuard, skips_steps_on_device
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,10 @@ class TrainingTask(pl.LightningModule):
         scheduler: a ``conf/scheduler`` node whose ``_target_`` takes the optimizer first.
         on_nonfinite_loss: ``stop`` raises TrainingDivergedError naming the step, before the
             bad loss can change the weights (so no checkpoint holds NaNs); ``skip`` drops that
-            batch with a warning.
+            batch with a warning. On CUDA with a fused optimizer the check runs on the device
+            (:meth:`uses_device_loss_check`): the bad step is skipped there at once, and the
+            host learns of it every ``trainer.log_every_n_steps`` steps, before any checkpoint
+            is written and at the end of training, where ``stop`` then raises.
         compile_model: ``torch.compile`` the model in place (``nn.Module.compile``, lazily, at
             its first call) after FSDP sharding, so parameter names and checkpoints stay those
             of the eager model (``model.compile`` in the config).
@@ -57,20 +61,81 @@ class TrainingTask(pl.LightningModule):
         self.on_nonfinite_loss = on_nonfinite_loss
         self.compile_model = compile_model
         self.checkpoint_step = 0  # the global step of the loaded checkpoint, for evaluation runs
+        self.nonfinite_guard: DeviceNonFiniteGuard | None = None
+        self.reported_nonfinite = 0  # non-finite losses the device guard found and the host has reported
+        self.nonfinite_checked_at = -1  # global step of the guard's last read
+
+    def uses_device_loss_check(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Whether non-finite losses are caught on the device (``DeviceNonFiniteGuard``) rather than
+        read on the host each step: on CUDA, where that read stalls the GPU, with a fused
+        optimizer, no fp16 ``GradScaler`` (it owns the optimizer's ``found_inf``) and no FSDP2."""
+        return (
+            self.device.type == "cuda"
+            and skips_steps_on_device(optimizer)
+            and getattr(self.trainer.precision_plugin, "scaler", None) is None
+            and not isinstance(self.trainer.strategy, FSDP2Strategy)
+        )
 
     def checked_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
-        """``loss`` if finite; otherwise None (``skip``) or TrainingDivergedError (``stop``)."""
+        """``loss`` if finite; otherwise None (``skip``) or TrainingDivergedError (``stop``).
+        Under the device guard, ``loss`` itself: the optimizer skips the step on the device."""
+        step = self.global_step + 1
+        if self.nonfinite_guard is not None:
+            self.nonfinite_guard.record(loss, step)
+            return loss
         if torch.isfinite(loss):
             return loss
-        step = self.global_step + 1
         if self.on_nonfinite_loss == "skip":
             log.warning("Loss is %s at optimizer step %d; skipping this batch.", loss.item(), step)
             return None
-        raise TrainingDivergedError(
-            f"The training loss became {loss.item()} at optimizer step {step}; stopped before it could "
+        raise self.diverged(loss.item(), step)
+
+    def diverged(self, loss: float, step: int, noticed_at: int | None = None) -> TrainingDivergedError:
+        """The error for a ``loss`` that became non-finite at optimizer ``step``; ``noticed_at`` is
+        the step at which the device guard's count was read, when it was."""
+        skipped = (
+            f" (read from the device at step {noticed_at}; that step and any later one with a "
+            "non-finite loss were skipped on the device)" if noticed_at is not None else ""
+        )
+        return TrainingDivergedError(
+            f"The training loss became {loss} at optimizer step {step}{skipped}; stopped before it could "
             "change the weights, so the last checkpoint is the last good state. Lower optimizer.lr, "
             "raise scheduler.warmup_steps or trainer.gradient_clip_val, or set task.on_nonfinite_loss=skip."
         )
+
+    def report_nonfinite_losses(self) -> None:
+        """Read the device guard: raise TrainingDivergedError (``stop``) or warn (``skip``) about
+        non-finite losses not reported yet. Waits for the device."""
+        self.nonfinite_checked_at = self.global_step
+        found = self.nonfinite_guard.read()
+        if found.count == self.reported_nonfinite:
+            return
+        if self.on_nonfinite_loss == "stop":
+            raise self.diverged(found.first_loss, found.first_step, noticed_at=self.global_step)
+        log.warning(
+            "%d batches had a non-finite loss by optimizer step %d (the first, %s, at step %d); "
+            "their optimizer steps were skipped.",
+            found.count - self.reported_nonfinite, self.global_step, found.first_loss, found.first_step,
+        )
+        self.reported_nonfinite = found.count
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.nonfinite_guard is not None:
+            self.nonfinite_guard.step_done()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        interval = self.trainer.log_every_n_steps or 1
+        if self.nonfinite_guard is not None and self.global_step % interval == 0 and self.nonfinite_checked_at != self.global_step:
+            self.report_nonfinite_losses()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.nonfinite_guard is not None:
+            self.report_nonfinite_losses()
+
+    def on_train_end(self) -> None:
+        if self.nonfinite_guard is not None:
+            self.report_nonfinite_losses()
 
     def log_training_loss(self, loss: torch.Tensor) -> None:
         """Log ``train/loss`` (also shown on the progress bar) on the optimizer steps whose
@@ -95,8 +160,10 @@ class TrainingTask(pl.LightningModule):
         self.checkpoint_step = checkpoint["global_step"]
 
     def on_train_start(self) -> None:
+        optimizer = self.optimizers().optimizer
         if self.checkpoint_step:  # resumed: the config's hyperparameters win over the checkpoint's
-            apply_configured_hyperparameters(self.model, self.optimizers().optimizer, self.lr_schedulers(), self.optimizer_config)
+            apply_configured_hyperparameters(self.model, optimizer, self.lr_schedulers(), self.optimizer_config)
+        self.nonfinite_guard = DeviceNonFiniteGuard(optimizer) if self.uses_device_loss_check(optimizer) else None
 
     def configure_model(self) -> None:
         """Shard the model when the strategy is FSDP2, then compile it if asked (Lightning calls
