@@ -351,6 +351,7 @@ def check_rules(cfg: DictConfig) -> None:
         f"it logs {', '.join(logged)}.",
     )
     _check_strategy_device(trainer)
+    _check_fused_clipping(cfg.optimizer, trainer)
     _check_compiler(model, trainer)
     _require("compile_model" not in cfg.task, "task.compile_model is set from model.compile; use model.compile=true instead.")
     sample = cfg.sample
@@ -374,6 +375,19 @@ def _check_strategy_device(trainer: DictConfig) -> None:
         f"strategy=fsdp1 (Lightning's FSDPStrategy) runs on CUDA GPUs only, but trainer.accelerator="
         f"{trainer.accelerator} runs on CPU here. Use strategy=fsdp (FSDP2 through ModelParallelStrategy), "
         "which shards the same way on CPU with gloo and on GPUs with nccl.",
+    )
+
+
+def _check_fused_clipping(optimizer: DictConfig, trainer: DictConfig) -> None:
+    """fp16's GradScaler unscales gradients inside a fused optimizer's step, so they cannot be
+    clipped before it (Lightning would fail at the first step)."""
+    scaled = str(trainer.precision) in ("16", "16-mixed")
+    _require(
+        not (scaled and optimizer.get("fused") and trainer.gradient_clip_val),
+        f"trainer.precision={trainer.precision} with trainer.gradient_clip_val={trainer.gradient_clip_val} cannot use "
+        "optimizer.fused=true: fp16's gradient scaler unscales the gradients inside a fused optimizer's step, after "
+        "clipping would have to happen. Set optimizer.fused=false, use trainer.precision=bf16-mixed (no scaler), "
+        "or set trainer.gradient_clip_val=null.",
     )
 
 

@@ -17,7 +17,7 @@ from framework.data import (
 )
 from framework.data.cleaning import clean
 from framework.errors import ConfigError, UserInputError
-from framework.data.datamodule import RELEASE_EVERY, RandomWindows, SequentialWindows, check_split_length, splitmix64, uniform_below
+from framework.data.datamodule import RELEASE_EVERY, RandomWindows, SequentialWindows, check_split_length, scale_below, splitmix64, uniform_below
 from framework.tokenizer import characters_per_token, encode_to_file, safe_chunks, token_dtype, train_bpe_tokenizer, train_char_tokenizer, train_word_tokenizer
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
@@ -102,16 +102,23 @@ def test_random_offsets_depend_only_on_seed_and_counter_and_are_uniform():
     assert np.abs(np.bincount(offsets) - 10_000).max() < 400  # 4 standard deviations of a fair draw
     assert np.array_equal(uniform_below(7, counters[[5, 99_999, 3]], 10), offsets[[5, 99_999, 3]])
     assert not np.array_equal(uniform_below(8, counters[:100], 10), offsets[:100])
-    assert uniform_below(0, np.array([2**40]), 2**40 - 1)[0] < 2**40 - 1
+    extremes = np.array([0, 2**64 - 1], dtype=np.uint64)  # the smallest and largest draws
+    for bound in (3, 10, 999_983, 2**40 - 1, 2**52 + 1):
+        assert scale_below(extremes, bound).tolist() == [0, bound - 1]
 
 
 def test_a_batch_of_windows_is_read_at_once_and_equals_the_single_reads():
-    tokens = np.arange(1000, dtype=np.uint16)
-    for windows in (RandomWindows(tokens, block_size=16, num_samples=50, seed=7), SequentialWindows(tokens, block_size=16)):
+    tokens = np.arange(1000, dtype=np.uint16)  # each token is its own position
+    random_starts = uniform_below(7, np.array([4, 0, 9]), 1000 - 16)
+    for windows, starts in (
+        (RandomWindows(tokens, block_size=16, num_samples=50, seed=7), random_starts),
+        (SequentialWindows(tokens, block_size=16), [64, 0, 144]),
+    ):
         x, y = windows.__getitems__([4, 0, 9])
         assert x.shape == y.shape == (3, 16) and x.dtype == torch.int64
-        for row, index in enumerate([4, 0, 9]):
-            assert torch.equal(x[row], windows[index][0]) and torch.equal(y[row], windows[index][1])
+        for row, (index, start) in enumerate(zip([4, 0, 9], starts)):
+            assert torch.equal(x[row], torch.arange(start, start + 16)) and torch.equal(y[row], x[row] + 1)
+            assert torch.equal(windows[index][0], x[row])
     resumed = RandomWindows(tokens, block_size=16, num_samples=50, seed=7)
     resumed.first_sample = 20
     fresh = RandomWindows(tokens, block_size=16, num_samples=50, seed=7)

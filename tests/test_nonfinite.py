@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from framework.tasks.nonfinite import DeviceNonFiniteGuard, skips_steps_on_device
+from framework.tasks.nonfinite import DeviceNonFiniteGuard, NonFiniteLosses, skips_steps_on_device
 
 
 def fused_adamw() -> tuple[torch.nn.Parameter, torch.optim.AdamW]:
@@ -34,11 +34,46 @@ def test_a_bad_micro_batch_skips_its_whole_step_and_the_next_step_runs():
     found = guard.read()
     assert (found.count, found.first_step) == (2, 1)
     assert math.isnan(found.first_loss)
+    guard.record(torch.tensor(float("inf")), step=4)
+    assert guard.read() == NonFiniteLosses(count=3, first_step=4, first_loss=float("inf"))  # the first since the last read
+    assert guard.read().first_step == -1
 
 
-def test_only_fused_optimizers_are_guarded():
+def test_only_fused_adam_and_adamw_are_guarded():
     weight = torch.nn.Parameter(torch.ones(2))
-    assert skips_steps_on_device(torch.optim.SGD([weight], lr=0.1, fused=True))
+    assert skips_steps_on_device(torch.optim.Adam([weight], lr=0.1, fused=True))
+    assert skips_steps_on_device(torch.optim.AdamW([weight], lr=0.1, fused=True))
     assert not skips_steps_on_device(torch.optim.AdamW([weight], lr=0.1))
-    with pytest.raises(ValueError, match="AdamW cannot skip steps on the device; use a fused torch Adam, AdamW or SGD"):
+    # Fused SGD honours found_inf too, but a skipped first step leaves its momentum buffer uninitialised.
+    assert not skips_steps_on_device(torch.optim.SGD([weight], lr=0.1, momentum=0.9, fused=True))
+    with pytest.raises(ValueError, match="AdamW cannot skip steps on the device; use torch's Adam or AdamW with fused=True"):
         DeviceNonFiniteGuard(torch.optim.AdamW([weight], lr=0.1))
+
+
+def test_the_device_check_is_used_on_one_cuda_process_with_fused_adamw_and_no_gradient_scaler():
+    from types import SimpleNamespace
+
+    from pytorch_lightning.plugins.precision import MixedPrecision, Precision
+
+    from framework.models import GPT
+    from framework.tasks import LanguageModelingTask
+
+    task = LanguageModelingTask(
+        GPT(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16),
+        optimizer={"_target_": "torch.optim.AdamW"}, scheduler={"_target_": "framework.optim.constant", "warmup_steps": 0},
+    )
+    fused, looped = (torch.optim.AdamW(task.parameters(), fused=flag) for flag in (True, False))
+    bf16 = MixedPrecision("bf16-mixed", "cpu")
+    fp16 = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+
+    def uses(optimizer, device="cuda:0", plugin=bf16, world_size=1, automatic=True):
+        task._device, task.automatic_optimization = torch.device(device), automatic
+        task._trainer = SimpleNamespace(precision_plugin=plugin, world_size=world_size)
+        return task.uses_device_loss_check(optimizer)
+
+    assert uses(fused) and uses(fused, plugin=Precision())
+    assert not uses(fused, device="cpu")  # the host read costs nothing there
+    assert not uses(looped)
+    assert not uses(fused, plugin=fp16)  # GradScaler owns found_inf
+    assert not uses(fused, world_size=2)  # another rank's NaN gradients arrive through the all-reduce
+    assert not uses(fused, automatic=False)  # the flag is cleared in optimizer_step

@@ -190,8 +190,9 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
 
 def test_device_loss_check_stops_and_skips_like_the_host_check(make_config, shakespeare_path, tmp_path, monkeypatch):
     """The CUDA path (DeviceNonFiniteGuard with the fused AdamW), run on the CPU: the error comes
-    when the host reads the guard (before the checkpoint of step 9), the checkpoint holds step 6,
-    and ``skip`` ends with exactly the weights of the host check's skip."""
+    when the host reads the guard (before the checkpoint of step 9, or at the periodic read of
+    step 8), the checkpoint holds step 6, and ``skip`` ends with exactly the weights of the host
+    check's skip."""
     summed_loss = LanguageModelingTask._summed_loss
 
     def diverge_at_step_7(self, batch):
@@ -199,8 +200,8 @@ def test_device_loss_check_stops_and_skips_like_the_host_check(make_config, shak
         return loss * float("nan") if self.training and self.global_step == 6 else loss
 
     monkeypatch.setattr(LanguageModelingTask, "_summed_loss", diverge_at_step_7)
-    def config(run, *overrides):
-        cfg = make_config([*tiny_recipe(shakespeare_path, tmp_path, max_steps=10, val_every=3), "logger=none", *overrides])
+    def config(run, *overrides, val_every=3):
+        cfg = make_config([*tiny_recipe(shakespeare_path, tmp_path, max_steps=10, val_every=val_every), "logger=none", *overrides])
         cfg.paths.run_dir = str(tmp_path / run)
         return cfg
 
@@ -213,6 +214,10 @@ def test_device_loss_check_stops_and_skips_like_the_host_check(make_config, shak
     checkpoint = load_checkpoint_file(Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt")
     assert checkpoint["global_step"] == 6
     assert all(torch.isfinite(value).all() for value in checkpoint["state_dict"].values())
+
+    # Without a checkpoint in between, the periodic read (every log_every_n_steps) finds it.
+    with pytest.raises(TrainingDivergedError, match=r"became nan at optimizer step 7 \(read from the device at step 8;"):
+        train(config("periodic", "trainer.log_every_n_steps=2", val_every=100))
 
     skip_on_device = train(config("device", "task.on_nonfinite_loss=skip"))
     assert skip_on_device.trainer.global_step == 10

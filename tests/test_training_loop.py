@@ -4,6 +4,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
@@ -18,7 +19,7 @@ from framework.tasks import LanguageModelingTask
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_train_loss_is_logged_only_on_the_steps_the_loggers_write():
+def test_train_loss_is_logged_only_on_the_steps_the_loggers_write_and_the_last():
     torch.manual_seed(0)
     task = LanguageModelingTask(
         GPT(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16),
@@ -34,7 +35,7 @@ def test_train_loss_is_logged_only_on_the_steps_the_loggers_write():
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )
     trainer.fit(task, datamodule=data)
-    assert [step for name, step in logged_at if name == "train/loss"] == [3, 6, 9]
+    assert [step for name, step in logged_at if name == "train/loss"] == [3, 6, 9, 10]
     assert set(trainer.callback_metrics) == {"train/loss"}
 
 
@@ -49,6 +50,9 @@ def test_progress_bar_updates_at_most_refresh_rate_times_a_second_and_at_the_las
         trainer.global_step = index + 1
         bar.on_train_batch_end(trainer, None, None, None, index)
     assert updated == [0, 3, 6]  # t = 0, the first time >= 0.25 s later, and the last step
+
+    StepProgressBar(refresh_rate=0).on_train_batch_end(trainer, None, None, None, 0)  # disabled: no update, no error
+    assert updated == [0, 3, 6]
 
 
 def test_fused_adamw_of_the_config_matches_the_loop_implementation():
@@ -77,3 +81,25 @@ def test_fused_adamw_of_the_config_matches_the_loop_implementation():
     assert (weights[True][-1] - initial).abs().max() > 0.1
     assert (weights[True][-1] - weights[False][-1]).abs().max() < 1e-3
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
+
+
+def test_bf16_mixed_clips_gradients_for_a_fused_optimizer():
+    """Lightning refuses clipping with fused optimizers under any mixed precision; bf16 has no
+    gradient scaler, so the task clips: one fused SGD step (lr 1, no momentum) moves the weights
+    by exactly the clipped gradient norm."""
+    torch.manual_seed(0)
+    task = LanguageModelingTask(
+        GPT(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16),
+        optimizer={"_target_": "torch.optim.SGD", "lr": 1.0, "fused": True},
+        scheduler={"_target_": "framework.optim.constant", "warmup_steps": 0},
+    )
+    before = torch.cat([p.detach().flatten().clone() for p in task.parameters()])
+    tokens = np.random.default_rng(0).integers(0, 17, size=400).astype(np.uint16)
+    data = LanguageModelingDataModule(tokens, tokens[:50], block_size=8, batch_size=2, num_train_samples=2, seed=0)
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=1, precision="bf16-mixed", gradient_clip_val=1e-3, limit_val_batches=0,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(task, datamodule=data)
+    after = torch.cat([p.detach().flatten() for p in task.parameters()])
+    assert torch.linalg.vector_norm(after - before).item() == pytest.approx(1e-3, rel=1e-3)

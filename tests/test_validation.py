@@ -40,6 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
         ("model.compile=fast", r"model.compile='fast' has the wrong type: expected true or false"),
         ("model.compiled=true", r"Unknown config key 'model.compiled'. Did you mean 'model.compile'\?"),
         ("+task.compile_model=true", r"task.compile_model is set from model.compile; use model.compile=true instead"),
+        ("trainer.precision=16-mixed", r"trainer.precision=16-mixed with trainer.gradient_clip_val=1.0 cannot use optimizer.fused=true"),
     ],
 )
 def test_bad_overrides_are_refused_before_any_work(override, message):

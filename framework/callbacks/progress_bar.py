@@ -31,6 +31,8 @@ class StepProgressBar(RichProgressBar):
         return super()._get_train_description(current_epoch)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.is_disabled:
+            return
         now = time.monotonic()
         last = batch_idx + 1 >= trainer.num_training_batches or 0 < trainer.max_steps <= trainer.global_step
         if now < self._next_update and not last:

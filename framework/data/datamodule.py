@@ -46,8 +46,9 @@ def release_mapped_pages(tokens: np.ndarray) -> None:
 
 def splitmix64(values: np.ndarray) -> np.ndarray:
     """SplitMix64's next output from the state in each element (Steele, Lea & Flood, 2014;
-    Vigna's splitmix64.c): uint64 -> uint64, a bijection; outputs for consecutive states pass
-    BigCrush."""
+    Vigna's splitmix64.c): uint64 -> uint64, a bijection whose finaliser (Stafford's Mix13)
+    flips each output bit with probability about 1/2 for any flipped input bit; here it hashes
+    keyed counters rather than stepping the generator's state."""
     with np.errstate(over="ignore"):
         z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -59,12 +60,18 @@ def uniform_below(seed: int, counters: np.ndarray, bound: int) -> np.ndarray:
     """One integer in ``[0, bound)`` per counter, a function of ``(seed, counter)`` alone
     (counter-based, as Philox in Salmon et al., 2011), computed for a whole batch at once.
 
-    The top 53 bits of SplitMix64(SplitMix64(seed) + counter) scaled to ``bound``; the bias
-    is below ``bound / 2**53``. Returns int64, the shape of ``counters``.
+    SplitMix64(SplitMix64(seed) + counter), scaled by :func:`scale_below`. Returns int64, the
+    shape of ``counters``.
     """
     key = splitmix64(np.array([seed], dtype=np.int64).view(np.uint64))[0]
     with np.errstate(over="ignore"):
         bits = splitmix64(key + np.asarray(counters, dtype=np.int64).view(np.uint64))
+    return scale_below(bits, bound)
+
+
+def scale_below(bits: np.ndarray, bound: int) -> np.ndarray:
+    """uint64 random bits -> int64 in ``[0, bound)``: the top 53 bits times ``bound / 2**53``,
+    rounded down (exact in float64; the bias is below ``bound / 2**53``)."""
     return ((bits >> np.uint64(11)).astype(np.float64) * (bound / 2.0**53)).astype(np.int64)
 
 
@@ -75,8 +82,9 @@ def already_batched(batch):
 
 class _Windows(Dataset):
     """Windows of ``block_size + 1`` tokens, read a batch at a time: the DataLoader calls
-    ``__getitems__`` with a batch's indices, which gathers every window with one NumPy index
-    (use :func:`already_batched` as the loader's ``collate_fn``).
+    ``__getitems__`` with a batch's indices, which gathers every window with one NumPy index.
+    A loader over it needs :func:`already_batched` as its ``collate_fn``: the default one would
+    stack the ``(x, y)`` pair into one tensor.
 
     Every ``RELEASE_EVERY`` windows read in a process (rank or DataLoader worker, each with its
     own count) release the memmap's pages.

@@ -11,6 +11,8 @@ import hydra.utils
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
+from pytorch_lightning.utilities import GradClipAlgorithmType
 from torch import nn
 
 from framework.errors import TrainingDivergedError
@@ -67,13 +69,16 @@ class TrainingTask(pl.LightningModule):
 
     def uses_device_loss_check(self, optimizer: torch.optim.Optimizer) -> bool:
         """Whether non-finite losses are caught on the device (``DeviceNonFiniteGuard``) rather than
-        read on the host each step: on CUDA, where that read stalls the GPU, with a fused
-        optimizer, no fp16 ``GradScaler`` (it owns the optimizer's ``found_inf``) and no FSDP2."""
+        read on the host each step: on CUDA, where that read stalls the GPU, with fused Adam or
+        AdamW, automatic optimization (the flag is cleared in ``optimizer_step``), no fp16
+        ``GradScaler`` (it owns the optimizer's ``found_inf``) and one process: with several,
+        the all-reduce would spread one rank's NaN gradients to ranks whose own flag is clear."""
         return (
             self.device.type == "cuda"
             and skips_steps_on_device(optimizer)
+            and self.automatic_optimization
             and getattr(self.trainer.precision_plugin, "scaler", None) is None
-            and not isinstance(self.trainer.strategy, FSDP2Strategy)
+            and self.trainer.world_size == 1
         )
 
     def checked_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
@@ -108,24 +113,43 @@ class TrainingTask(pl.LightningModule):
         non-finite losses not reported yet. Waits for the device."""
         self.nonfinite_checked_at = self.global_step
         found = self.nonfinite_guard.read()
-        if found.count == self.reported_nonfinite:
+        if found.count <= self.reported_nonfinite:
             return
         if self.on_nonfinite_loss == "stop":
             raise self.diverged(found.first_loss, found.first_step, noticed_at=self.global_step)
         log.warning(
-            "%d batches had a non-finite loss by optimizer step %d (the first, %s, at step %d); "
+            "%d more batches had a non-finite loss by optimizer step %d (the first, %s, at step %d); "
             "their optimizer steps were skipped.",
             found.count - self.reported_nonfinite, self.global_step, found.first_loss, found.first_step,
         )
         self.reported_nonfinite = found.count
 
     def optimizer_step(self, *args, **kwargs) -> None:
+        """Lightning's step, then the device guard's flag cleared (an override must call this)."""
         super().optimizer_step(*args, **kwargs)
         if self.nonfinite_guard is not None:
             self.nonfinite_guard.step_done()
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip as Lightning does, except that bf16-mixed also clips for fused optimizers.
+
+        Lightning refuses gradient clipping with a fused optimizer under any mixed precision,
+        because fp16's ``GradScaler`` unscales gradients inside such a step; bf16-mixed has no
+        scaler, so its gradients are clipped exactly as in full precision. (fp16 with a fused
+        optimizer and clipping is refused by the config check.)
+        """
+        plugin = self.trainer.precision_plugin
+        if isinstance(plugin, MixedPrecision) and plugin.scaler is None and gradient_clip_val:
+            algorithm = GradClipAlgorithmType(gradient_clip_algorithm or self.trainer.gradient_clip_algorithm or "norm")
+            Precision.clip_gradients(plugin, optimizer, gradient_clip_val, algorithm)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    # Steps between reads of the device guard when trainer.log_every_n_steps is 0.
+    NONFINITE_READ_INTERVAL = 50
+
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        interval = self.trainer.log_every_n_steps or 1
+        interval = self.trainer.log_every_n_steps or self.NONFINITE_READ_INTERVAL
         if self.nonfinite_guard is not None and self.global_step % interval == 0 and self.nonfinite_checked_at != self.global_step:
             self.report_nonfinite_losses()
 
@@ -139,13 +163,13 @@ class TrainingTask(pl.LightningModule):
 
     def log_training_loss(self, loss: torch.Tensor) -> None:
         """Log ``train/loss`` (also shown on the progress bar) on the optimizer steps whose
-        metrics the loggers write, every ``trainer.log_every_n_steps``.
+        metrics the loggers write: every ``trainer.log_every_n_steps``, and the last step.
 
         Lightning keeps only those steps' values, and one ``self.log`` call costs about as much
         Python time as the rest of its training loop, so the other steps skip it.
         """
-        interval = self.trainer.log_every_n_steps
-        if interval and (self.global_step + 1) % interval == 0:
+        interval, step = self.trainer.log_every_n_steps, self.global_step + 1
+        if (interval and step % interval == 0) or 0 < self.trainer.max_steps <= step:
             self.log("train/loss", loss, prog_bar=True)
 
     def log_evaluation(self, metrics: dict[str, torch.Tensor]) -> None:
@@ -164,6 +188,7 @@ class TrainingTask(pl.LightningModule):
         if self.checkpoint_step:  # resumed: the config's hyperparameters win over the checkpoint's
             apply_configured_hyperparameters(self.model, optimizer, self.lr_schedulers(), self.optimizer_config)
         self.nonfinite_guard = DeviceNonFiniteGuard(optimizer) if self.uses_device_loss_check(optimizer) else None
+        self.reported_nonfinite, self.nonfinite_checked_at = 0, -1
 
     def configure_model(self) -> None:
         """Shard the model when the strategy is FSDP2, then compile it if asked (Lightning calls

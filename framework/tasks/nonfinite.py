@@ -9,16 +9,17 @@ import torch
 
 
 def skips_steps_on_device(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether ``optimizer`` skips its whole step when its ``found_inf`` tensor is non-zero: torch's
-    fused Adam, AdamW and SGD do (the mechanism ``torch.amp.GradScaler`` uses)."""
-    return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+    """Whether ``optimizer`` skips its whole step, state included, when its ``found_inf`` tensor
+    is 1: torch's fused Adam and AdamW do (the mechanism ``torch.amp.GradScaler`` uses). Fused
+    SGD is left out: a skipped first step leaves its momentum buffer uninitialised."""
+    return isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW) and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
 
 
 @dataclass(frozen=True)
 class NonFiniteLosses:
     """What :meth:`DeviceNonFiniteGuard.read` found: ``count`` batches with a non-finite loss
-    since the start of training, the first at optimizer step ``first_step`` with value
-    ``first_loss`` (``nan``, ``inf`` or ``-inf``)."""
+    since the start of training, the first since the previous read at optimizer step
+    ``first_step`` (-1: none) with value ``first_loss`` (``nan``, ``inf`` or ``-inf``)."""
 
     count: int
     first_step: int
@@ -46,7 +47,7 @@ class DeviceNonFiniteGuard:
 
     def __init__(self, optimizer: torch.optim.Optimizer) -> None:
         if not skips_steps_on_device(optimizer):
-            raise ValueError(f"{type(optimizer).__name__} cannot skip steps on the device; use a fused torch Adam, AdamW or SGD.")
+            raise ValueError(f"{type(optimizer).__name__} cannot skip steps on the device; use torch's Adam or AdamW with fused=True.")
         device = optimizer.param_groups[0]["params"][0].device
         self.found_inf = torch.zeros((), dtype=torch.float32, device=device)
         self.count = torch.zeros((), dtype=torch.int64, device=device)
@@ -68,6 +69,8 @@ class DeviceNonFiniteGuard:
         self.found_inf.zero_()
 
     def read(self) -> NonFiniteLosses:
-        """The counts so far; waits for the device to reach this point."""
+        """The count so far and the first bad loss since the previous read; waits for the device
+        to reach this point."""
         count, first_step, first_loss = torch.stack([self.count.double(), self.first_step.double(), self.first_loss.double()]).tolist()
+        self.first_step.fill_(-1)
         return NonFiniteLosses(int(count), int(first_step), first_loss)
