@@ -56,6 +56,7 @@ def test_the_device_check_is_used_on_one_cuda_process_with_fused_adamw_and_no_gr
     from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 
     from framework.models import GPT
+    from framework.strategy import FSDP2Strategy
     from framework.tasks import LanguageModelingTask
 
     task = LanguageModelingTask(
@@ -66,9 +67,9 @@ def test_the_device_check_is_used_on_one_cuda_process_with_fused_adamw_and_no_gr
     bf16 = MixedPrecision("bf16-mixed", "cpu")
     fp16 = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
 
-    def uses(optimizer, device="cuda:0", plugin=bf16, world_size=1, automatic=True):
+    def uses(optimizer, device="cuda:0", plugin=bf16, world_size=1, automatic=True, strategy=None):
         task._device, task.automatic_optimization = torch.device(device), automatic
-        task._trainer = SimpleNamespace(precision_plugin=plugin, world_size=world_size)
+        task._trainer = SimpleNamespace(precision_plugin=plugin, world_size=world_size, strategy=strategy)
         return task.uses_device_loss_check(optimizer)
 
     assert uses(fused) and uses(fused, plugin=Precision())
@@ -77,3 +78,4 @@ def test_the_device_check_is_used_on_one_cuda_process_with_fused_adamw_and_no_gr
     assert not uses(fused, plugin=fp16)  # GradScaler owns found_inf
     assert not uses(fused, world_size=2)  # another rank's NaN gradients arrive through the all-reduce
     assert not uses(fused, automatic=False)  # the flag is cleared in optimizer_step
+    assert not uses(fused, strategy=FSDP2Strategy())  # DTensor parameters

@@ -36,10 +36,10 @@ class TrainingTask(pl.LightningModule):
         scheduler: a ``conf/scheduler`` node whose ``_target_`` takes the optimizer first.
         on_nonfinite_loss: ``stop`` raises TrainingDivergedError naming the step, before the
             bad loss can change the weights (so no checkpoint holds NaNs); ``skip`` drops that
-            batch with a warning. On CUDA with a fused optimizer the check runs on the device
-            (:meth:`uses_device_loss_check`): the bad step is skipped there at once, and the
-            host learns of it every ``trainer.log_every_n_steps`` steps, before any checkpoint
-            is written and at the end of training, where ``stop`` then raises.
+            batch with a warning. On one CUDA process with fused Adam or AdamW the check runs
+            on the device (:meth:`uses_device_loss_check`): the bad step is skipped there at
+            once, and the host learns of it every ``trainer.log_every_n_steps`` steps, before
+            any checkpoint is written and at the end of training, where ``stop`` then raises.
         compile_model: ``torch.compile`` the model in place (``nn.Module.compile``, lazily, at
             its first call) after FSDP sharding, so parameter names and checkpoints stay those
             of the eager model (``model.compile`` in the config).
@@ -71,14 +71,16 @@ class TrainingTask(pl.LightningModule):
         """Whether non-finite losses are caught on the device (``DeviceNonFiniteGuard``) rather than
         read on the host each step: on CUDA, where that read stalls the GPU, with fused Adam or
         AdamW, automatic optimization (the flag is cleared in ``optimizer_step``), no fp16
-        ``GradScaler`` (it owns the optimizer's ``found_inf``) and one process: with several,
-        the all-reduce would spread one rank's NaN gradients to ranks whose own flag is clear."""
+        ``GradScaler`` (it owns the optimizer's ``found_inf``), no FSDP2 and one process: with
+        several, the all-reduce would spread one rank's NaN gradients to ranks whose own flag
+        is clear."""
         return (
             self.device.type == "cuda"
             and skips_steps_on_device(optimizer)
             and self.automatic_optimization
             and getattr(self.trainer.precision_plugin, "scaler", None) is None
             and self.trainer.world_size == 1
+            and not isinstance(self.trainer.strategy, FSDP2Strategy)  # DTensor parameters: not tried
         )
 
     def checked_loss(self, loss: torch.Tensor) -> torch.Tensor | None:
