@@ -87,7 +87,10 @@ def interleaved_steps(data: Path, steps: int, overrides: list[str], root: Path) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], usage="%(prog)s [--data DATA] [--rounds ROUNDS] [--steps STEPS] [override ...]",
+        epilog="Other arguments are config overrides for the framework side, e.g. model.compile=true trainer.precision=bf16-mixed.",
+    )
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
