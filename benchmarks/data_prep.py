@@ -3,10 +3,12 @@
     python benchmarks/data_prep.py [--megabytes 200] [--vocab-size 8192] [--shared ../shared/data]
 
 1. Writes a corpus of real text (Tiny Shakespeare, the SST-2 sentences and this Python's
-   standard library, concatenated in turn until ``--megabytes``) to a temporary directory.
-2. Prepares it as ``python -m framework.train`` does (``prepare_corpus``: clean, split, train
-   an ``--vocab-size`` byte-level BPE on the train split, encode both splits into the cache) in
-   a child process, and prints its wall time and peak resident memory.
+   standard library, concatenated in turn until ``--megabytes``) to a temporary directory, and
+   one a tenth of that size, the reference for how memory grows with the corpus.
+2. Prepares each as ``python -m framework.train`` does (``prepare_corpus``: read, clean and
+   split in blocks, train an ``--vocab-size`` byte-level BPE on the train split, encode both
+   splits into the cache) in a fresh child process, and prints its wall time, its peak
+   resident memory and that peak above the process's own after its imports.
 3. Encodes the first ``--encode-megabytes`` of the text three ways with that tokenizer, in
    ``--rounds`` interleaved rounds, and prints median MB/s: HF ``encode_batch`` and
    ``tiktoken`` built from the tokenizer's ranks (``encode_batch``, special tokens allowed, as
@@ -19,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,24 +35,27 @@ from framework.tokenizer import encode_to_file, safe_chunks, token_dtype
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
 PREPARE = """
-import json, sys, time
+import json, resource, sys, time
 from framework.data import prepare_corpus
 from framework.data.sources import TextFilesSource
 from framework.tokenizer import train_bpe_tokenizer
 corpus, cache, vocab_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+imported_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 entry = prepare_corpus(
     TextFilesSource(corpus).read(), ["newlines", "nfc"], 0.1,
     lambda text: train_bpe_tokenizer(text, vocab_size=vocab_size), {"vocab_size": vocab_size}, cache,
 )
-print(json.dumps({"seconds": time.perf_counter() - start, "directory": str(entry.directory), "tokens": entry.meta["tokens"]}))
+seconds = time.perf_counter() - start
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "directory": str(entry.directory), "tokens": entry.meta["tokens"], "imported_kb": imported_kb, "peak_kb": peak_kb}))
 """
 
 
 def write_corpus(path: Path, megabytes: float, shared: Path) -> int:
     """Concatenate real texts in turn into ``path`` until it holds ``megabytes`` MB; its size in bytes."""
     sst2 = "\n".join(line.split("\t")[0] for line in (shared / "sst2" / "train.tsv").read_text().splitlines()[1:])
-    texts = [(shared / "tinyshakespeare" / "input.txt").read_text(), sst2, "\n".join(d.text for d in StdlibSource().read())]
+    texts = [(shared / "tinyshakespeare" / "input.txt").read_text(), sst2, "\n".join("".join(d.blocks()) for d in StdlibSource().read())]
     size, target = 0, int(megabytes * 1e6)
     with open(path, "w", encoding="utf-8") as file:
         while size < target:
@@ -60,11 +64,11 @@ def write_corpus(path: Path, megabytes: float, shared: Path) -> int:
     return path.stat().st_size
 
 
-def prepare_in_child(corpus: Path, cache: Path, vocab_size: int) -> tuple[dict, float]:
-    """Run the preparation in a fresh process; its result and peak RSS in MB."""
+def prepare_in_child(corpus: Path, cache: Path, vocab_size: int) -> dict:
+    """Run the preparation in a fresh process; its result, with the process's peak RSS after
+    its imports (``imported_kb``) and after the preparation (``peak_kb``)."""
     output = subprocess.run([sys.executable, "-c", PREPARE, str(corpus), str(cache), str(vocab_size)], check=True, capture_output=True, text=True)
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(output.stdout.strip().splitlines()[-1]), peak_kb / 1024
+    return json.loads(output.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -77,21 +81,22 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
-        corpus = Path(scratch) / "corpus.txt"
-        size = write_corpus(corpus, args.megabytes, args.shared)
-        baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result, peak_mb = prepare_in_child(corpus, Path(scratch) / "cache", args.vocab_size)
-        tokens = sum(result["tokens"].values())
-        print(
-            f"prepare_corpus: {size / 1e6:.1f} MB corpus -> {tokens:,} tokens in {result['seconds']:.1f} s "
-            f"({size / 1e6 / result['seconds']:.2f} MB/s, tokenizer training included); peak RSS {peak_mb:,.0f} MB"
-            f" (this script before it: {baseline_kb / 1024:,.0f} MB)"
-        )
+        for megabytes in (args.megabytes / 10, args.megabytes):  # the smaller one is the reference for memory growth
+            corpus = Path(scratch) / f"corpus-{megabytes:g}MB.txt"
+            size = write_corpus(corpus, megabytes, args.shared)
+            result = prepare_in_child(corpus, Path(scratch) / "cache", args.vocab_size)
+            tokens = sum(result["tokens"].values())
+            print(
+                f"prepare_corpus: {size / 1e6:.1f} MB corpus -> {tokens:,} tokens in {result['seconds']:.1f} s "
+                f"({size / 1e6 / result['seconds']:.2f} MB/s, tokenizer training included); peak RSS {result['peak_kb'] / 1024:,.0f} MB, "
+                f"{(result['peak_kb'] - result['imported_kb']) / 1024:,.0f} MB above the process after its imports"
+            )
 
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(Path(result["directory"]) / "tokenizer.json"))
-        text = corpus.read_text(encoding="utf-8")[: int(args.encode_megabytes * 1e6)]
+        with corpus.open(encoding="utf-8") as file:
+            text = file.read(int(args.encode_megabytes * 1e6))
         megabytes = len(text.encode("utf-8")) / 1e6
         chunks = list(safe_chunks(text))  # the framework's chunks
         encoding = tiktoken_encoding(tokenizer)

@@ -3,7 +3,7 @@
 from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
 from framework.data.datamodule import LanguageModelingDataModule, check_split_length
 from framework.data.labelled import LabelledTextFiles
-from framework.data.sources import Document, StdlibSource, TextFilesSource, TinyShakespeareSource
+from framework.data.sources import Document, StdlibSource, TextDocument, TextFileDocument, TextFilesSource, TinyShakespeareSource
 from framework.data.token_cache import TokenizedCorpus, prepare_corpus
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "LabelledTextFiles",
     "LanguageModelingDataModule",
     "StdlibSource",
+    "TextDocument",
+    "TextFileDocument",
     "TextFilesSource",
     "TinyShakespeareSource",
     "TokenizedCorpus",

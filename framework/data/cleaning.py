@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from framework.errors import ConfigError
 
@@ -46,3 +46,26 @@ def clean(text: str, steps: Sequence[str]) -> str:
     for step in steps:
         text = CLEANING_STEPS[step](text)
     return text
+
+
+def clean_blocks(blocks: Iterable[str], steps: Sequence[str]) -> Iterator[str]:
+    """:func:`clean` applied to the concatenation of ``blocks``, a piece at a time.
+
+    Pieces end just after a newline: every step acts on its own there (a CRLF pair never
+    straddles the cut, and no character composes with or reorders across U+000A under NFC or
+    NFKC), so the pieces joined equal ``clean("".join(blocks), steps)``. Memory is bounded by the
+    longest line plus a block, not by the text.
+
+    Raises:
+        ConfigError: a step name that is not in :data:`CLEANING_STEPS`.
+    """
+    validate_cleaning(steps)
+    pending = ""
+    for block in blocks:
+        pending += block
+        cut = pending.rfind("\n") + 1
+        if cut:
+            yield clean(pending[:cut], steps)
+            pending = pending[cut:]
+    if pending:
+        yield clean(pending, steps)

@@ -1,11 +1,14 @@
 """Corpus sources: where raw text comes from. Each is selected by a file in ``conf/data/``.
 
-A source's ``read()`` returns the corpus as a list of :class:`Document` in a fixed order, so the
-same inputs always give the same text and the same content hash.
+A source's ``read()`` checks that its files exist and can be opened, and returns the corpus as
+documents in a fixed order, so the same inputs always give the same text and content hash.
+Documents are read lazily, in blocks, each time they are iterated: a corpus larger than memory
+can be hashed, cleaned and tokenized in bounded memory (``framework.data.token_cache``).
 """
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import json
@@ -14,20 +17,96 @@ import os
 import sysconfig
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from framework.errors import ConfigError, DataError, DirectoryInputError, MissingInputError, UnreadableInputError
 
 log = logging.getLogger(__name__)
 
+BLOCK_BYTES = 1 << 20
+
+
+class TextDocument(Protocol):
+    """A document of a corpus: a name for messages, and its text as a stream of blocks."""
+
+    @property
+    def name(self) -> str: ...
+
+    def blocks(self) -> Iterator[str]:
+        """The text, as consecutive blocks, read afresh on each call."""
+        ...
+
 
 @dataclass(frozen=True)
 class Document:
-    """One file's text. ``name`` identifies it in error messages and the content hash."""
+    """A document held in memory. ``name`` identifies it in error messages."""
 
     name: str
     text: str
+
+    def blocks(self) -> Iterator[str]:
+        """The text, as one block."""
+        yield self.text
+
+
+@dataclass(frozen=True)
+class TextFileDocument:
+    """A UTF-8 file, read in blocks of about ``BLOCK_BYTES`` each time :meth:`blocks` is called.
+
+    Attributes:
+        path: a regular, non-empty file (checked by :func:`open_text_file` when the source reads).
+        errors: ``strict`` refuses invalid UTF-8; ``replace`` substitutes U+FFFD.
+    """
+
+    path: Path
+    errors: str = "strict"
+
+    @property
+    def name(self) -> str:
+        """The file's path, as given."""
+        return str(self.path)
+
+    def blocks(self) -> Iterator[str]:
+        """The file's text in blocks of up to ``BLOCK_BYTES`` bytes' worth of characters.
+
+        Raises:
+            DataError: invalid UTF-8 under ``errors="strict"``, naming the file and byte offset.
+        """
+        with open_text_file(self.path) as file:
+            yield from decoded_blocks(file, self.path, self.errors)
+
+
+def decoded_blocks(file: BinaryIO, path: Path, errors: str = "strict") -> Iterator[str]:
+    """Decode ``file`` (opened in binary mode) as UTF-8, ``BLOCK_BYTES`` at a time.
+
+    Raises:
+        DataError: invalid UTF-8 under ``errors="strict"``, naming ``path`` and the byte offset.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors)
+    offset = 0  # bytes handed to the decoder before this block
+    while True:
+        raw = file.read(BLOCK_BYTES)
+        try:
+            text = decoder.decode(raw, final=not raw)
+        except UnicodeDecodeError as error:
+            held = len(error.object) - len(raw)  # an incomplete character kept from the block before
+            raise DataError(invalid_utf8_message(path, error.object[error.start], offset - held + error.start)) from None
+        if text:
+            yield text
+        if not raw:
+            return
+        offset += len(raw)
+
+
+def invalid_utf8_message(path: Path, byte: int, offset: int) -> str:
+    """The message for invalid UTF-8 in ``path``: the ``byte`` at fault, its ``offset`` in bytes, the remedies."""
+    return (
+        f"{path} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset}. "
+        "Convert the file to UTF-8, or set data.source.encoding_errors=replace to substitute U+FFFD."
+    )
 
 
 def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> None:
@@ -41,8 +120,28 @@ def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.pat
         raise DirectoryInputError(f"{kind} {path} is a directory; give a file (or for data.path a glob such as '{path}/*.txt').")
 
 
+def open_text_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> BinaryIO:
+    """Open ``path`` for reading in binary mode, after checking it is a non-empty, readable file.
+
+    Raises:
+        MissingInputError: ``path`` does not exist.
+        DirectoryInputError: ``path`` is a directory.
+        UnreadableInputError: ``path`` cannot be read.
+        DataError: an empty file.
+    """
+    require_file(path, kind, setting)
+    try:
+        file = path.open("rb")
+    except PermissionError:
+        raise UnreadableInputError(f"{kind} {path} exists but cannot be read (permission denied); check its permissions.") from None
+    if os.fstat(file.fileno()).st_size == 0:
+        file.close()
+        raise DataError(f"{kind} {path} is empty.")
+    return file
+
+
 def read_text_file(path: Path, errors: str = "strict", kind: str = "Corpus file", setting: str = "data.path") -> str:
-    """Read ``path`` as UTF-8.
+    """Read all of ``path`` as UTF-8 (for files small enough to hold whole).
 
     Args:
         path: a regular file.
@@ -50,26 +149,27 @@ def read_text_file(path: Path, errors: str = "strict", kind: str = "Corpus file"
         kind, setting: how messages name the file and the setting it came from.
 
     Raises:
-        MissingInputError: ``path`` does not exist.
-        DirectoryInputError: ``path`` is a directory.
-        UnreadableInputError: ``path`` cannot be read.
+        MissingInputError, DirectoryInputError, UnreadableInputError: see :func:`open_text_file`.
         DataError: an empty file, or invalid UTF-8 under ``errors="strict"`` (naming the file
             and byte offset).
     """
-    require_file(path, kind, setting)
-    try:
-        raw = path.read_bytes()
-    except PermissionError:
-        raise UnreadableInputError(f"{kind} {path} exists but cannot be read (permission denied); check its permissions.") from None
-    if not raw:
-        raise DataError(f"{kind} {path} is empty.")
-    try:
-        return raw.decode("utf-8", errors=errors)
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{path} is not valid UTF-8: byte 0x{raw[error.start]:02x} at byte offset {error.start}. "
-            "Convert the file to UTF-8, or set data.source.encoding_errors=replace to substitute U+FFFD."
-        ) from None
+    with open_text_file(path, kind, setting) as file:
+        return "".join(decoded_blocks(file, path, errors))
+
+
+class DocumentStream:
+    """Documents that are produced anew, lazily, each time the stream is iterated (so a corpus
+    can be read twice, to hash it and then to tokenize it, without holding it).
+
+    Args:
+        produce: returns a fresh iterator over the documents, in a fixed order.
+    """
+
+    def __init__(self, produce: Callable[[], Iterator[TextDocument]]) -> None:
+        self.produce = produce
+
+    def __iter__(self) -> Iterator[TextDocument]:
+        return self.produce()
 
 
 class StdlibSource:
@@ -82,12 +182,12 @@ class StdlibSource:
     def __init__(self, directory: str | None = None) -> None:
         self.directory = Path(directory or sysconfig.get_paths()["stdlib"])
 
-    def read(self) -> list[Document]:
-        """Return one :class:`Document` per ``*.py`` file directly inside the stdlib directory."""
+    def read(self) -> list[TextFileDocument]:
+        """One document per ``*.py`` file directly inside the stdlib directory (invalid UTF-8 replaced)."""
         paths = sorted(self.directory.glob("*.py"))
         if not paths:
             raise MissingInputError(f"No *.py files found in the standard library directory {self.directory}.")
-        return [Document(path.name, read_text_file(path, errors="replace")) for path in paths]
+        return [TextFileDocument(path, errors="replace") for path in paths]
 
 
 class TextFilesSource:
@@ -101,8 +201,7 @@ class TextFilesSource:
 
     Raises:
         ConfigError: empty ``path``, an unknown ``encoding_errors`` or an unsupported extension.
-        MissingInputError: no file matches the glob (see also :func:`read_text_file`).
-        DataError: a ``.jsonl`` line that is not a JSON object with ``text_field``.
+        MissingInputError: no file matches the glob (see also :func:`open_text_file`).
     """
 
     SUFFIXES = (".txt", ".md", ".py", ".jsonl")
@@ -124,36 +223,50 @@ class TextFilesSource:
             return matches
         return [Path(self.path)]
 
-    def read(self) -> list[Document]:
-        """Return one :class:`Document` per file, or per record for ``.jsonl`` files."""
-        documents = []
-        for path in self._paths():
+    def read(self) -> DocumentStream:
+        """Check every file (exists, supported extension, non-empty, readable) and return the
+        documents: one per text file, one per record of a ``.jsonl`` file.
+
+        Invalid UTF-8 and malformed ``.jsonl`` records are found when the stream is iterated
+        (``DataError`` naming the file and byte offset or line), which the token cache does
+        once, to hash the corpus, before any other work.
+        """
+        paths = self._paths()
+        for path in paths:
             require_file(path)
             if path.suffix not in self.SUFFIXES:
                 raise ConfigError(f"{path} has extension {path.suffix!r}; supported: {', '.join(self.SUFFIXES)}.")
-            text = read_text_file(path, self.encoding_errors)
-            if path.suffix == ".jsonl":
-                documents.extend(self._jsonl_documents(path, text))
-            else:
-                documents.append(Document(str(path), text))
-        return documents
+            open_text_file(path).close()
+        return DocumentStream(lambda: self._documents(paths))
 
-    def _jsonl_documents(self, path: Path, text: str) -> list[Document]:
-        documents = []
-        for line_number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}:{line_number} is not valid JSON ({error.msg}).") from None
-            if not isinstance(record, dict) or not isinstance(record.get(self.text_field), str):
-                raise DataError(
-                    f"{path}:{line_number} has no string field {self.text_field!r}; "
-                    "set data.source.text_field to the field that holds the text."
-                )
-            documents.append(Document(f"{path}:{line_number}", record[self.text_field]))
-        return documents
+    def _documents(self, paths: list[Path]) -> Iterator[TextDocument]:
+        for path in paths:
+            if path.suffix == ".jsonl":
+                yield from self._jsonl_documents(path)
+            else:
+                yield TextFileDocument(path, self.encoding_errors)
+
+    def _jsonl_documents(self, path: Path) -> Iterator[Document]:
+        offset = 0
+        with open_text_file(path) as file:
+            for line_number, raw in enumerate(file, start=1):
+                try:
+                    line = raw.decode("utf-8", self.encoding_errors)
+                except UnicodeDecodeError as error:
+                    raise DataError(invalid_utf8_message(path, raw[error.start], offset + error.start)) from None
+                offset += len(raw)
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{path}:{line_number} is not valid JSON ({error.msg}).") from None
+                if not isinstance(record, dict) or not isinstance(record.get(self.text_field), str):
+                    raise DataError(
+                        f"{path}:{line_number} has no string field {self.text_field!r}; "
+                        "set data.source.text_field to the field that holds the text."
+                    )
+                yield Document(f"{path}:{line_number}", record[self.text_field])
 
 
 class TinyShakespeareSource:
@@ -173,12 +286,13 @@ class TinyShakespeareSource:
         self.cached_path = Path(cache_dir).expanduser() / "tinyshakespeare" / "input.txt"
         self.path = Path(path).expanduser() if path else None
 
-    def read(self) -> list[Document]:
-        """Return the corpus as one :class:`Document`."""
+    def read(self) -> list[TextFileDocument]:
+        """The corpus as one document."""
         path = self.path or self.cached_path
         if self.path is None and not path.exists():
             self._download(path)
-        return [Document("tinyshakespeare/input.txt", read_text_file(path))]
+        open_text_file(path).close()
+        return [TextFileDocument(path)]
 
     def _download(self, destination: Path) -> None:
         log.info("Downloading Tiny Shakespeare from %s", self.url)

@@ -16,7 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.progress import Progress
 from tokenizers import Tokenizer
 
-from framework.data.cleaning import clean, validate_cleaning
-from framework.data.sources import Document
+from framework.data.cleaning import clean_blocks, validate_cleaning
+from framework.data.sources import TextDocument
 from framework.errors import ConfigError, DataError
 from framework.tokenizer import encode_to_file, token_dtype, tokenizer_hash
 
@@ -62,15 +62,32 @@ class TokenizedCorpus:
         return self.meta["vocab_size"]
 
 
-def content_hash(documents: Sequence[Document]) -> str:
-    """sha256 over the documents' texts, in order (names are left out, so the same files
-    reached through another path reuse the cache)."""
-    digest = hashlib.sha256()
-    for document in documents:
-        encoded = document.text.encode("utf-8", errors="surrogatepass")
-        digest.update(len(encoded).to_bytes(8, "little"))
-        digest.update(encoded)
-    return digest.hexdigest()
+def joined_blocks(documents: Iterable[TextDocument]) -> Iterator[str]:
+    """The documents' text joined with a newline between documents, as a stream of blocks."""
+    for index, document in enumerate(documents):
+        if index:
+            yield "\n"
+        yield from document.blocks()
+
+
+def content_hash(documents: Iterable[TextDocument]) -> tuple[str, int, int]:
+    """sha256 over the documents' texts, in order, each followed by its length in bytes (names
+    are left out, so the same files reached through another path reuse the cache); the number
+    of documents; the total UTF-8 bytes. Reads every document once, in blocks.
+
+    Raises:
+        DataError: a document that cannot be decoded (see the sources' ``blocks``).
+    """
+    digest, count, total = hashlib.sha256(), 0, 0
+    for count, document in enumerate(documents, start=1):
+        size = 0
+        for block in document.blocks():
+            encoded = block.encode("utf-8", errors="surrogatepass")
+            digest.update(encoded)
+            size += len(encoded)
+        digest.update(size.to_bytes(8, "little"))
+        total += size
+    return digest.hexdigest(), count, total
 
 
 def check_val_fraction(val_fraction: float) -> None:
@@ -79,17 +96,36 @@ def check_val_fraction(val_fraction: float) -> None:
         raise ConfigError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1.")
 
 
-def split_text(text: str, val_fraction: float) -> dict[str, str]:
-    """Split by position: the first ``1 - val_fraction`` of the characters train, the rest val.
-
-    This is nanoGPT's split (``n = int(0.9 * len(data))`` for ``val_fraction=0.1``).
+def split_boundary(characters: int, val_fraction: float) -> int:
+    """Where the split falls, in characters: the first ``1 - val_fraction`` of the text is
+    train, the rest val (nanoGPT's ``n = int(0.9 * len(data))`` for ``val_fraction=0.1``).
 
     Raises:
         ConfigError: ``val_fraction`` outside (0, 1).
     """
     check_val_fraction(val_fraction)
-    boundary = int(len(text) * (1 - val_fraction))
-    return {"train": text[:boundary], "val": text[boundary:]}
+    return int(characters * (1 - val_fraction))
+
+
+def write_text(blocks: Iterable[str], path: Path) -> int:
+    """Write ``blocks`` to ``path`` as UTF-8 (lone surrogates kept); the number of characters."""
+    characters = 0
+    with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="") as file:
+        for block in blocks:
+            file.write(block)
+            characters += len(block)
+    return characters
+
+
+def read_span(path: Path, start: int, stop: int, block_chars: int = 1 << 20) -> Iterator[str]:
+    """Characters ``start`` to ``stop`` of the UTF-8 file ``path`` (as :func:`write_text`
+    wrote it), in blocks of up to ``block_chars`` characters."""
+    with open(path, encoding="utf-8", errors="surrogatepass", newline="") as file:
+        position = 0
+        while position < stop and (block := file.read(block_chars)):
+            if position + len(block) > start:
+                yield block[max(start - position, 0) : stop - position]
+            position += len(block)
 
 
 def cache_key(source_hash: str, cleaning: Sequence[str], val_fraction: float, tokenizer_config: dict) -> str:
@@ -105,22 +141,30 @@ def cache_key(source_hash: str, cleaning: Sequence[str], val_fraction: float, to
 
 
 def prepare_corpus(
-    documents: Sequence[Document],
+    documents: Iterable[TextDocument],
     cleaning: Sequence[str],
     val_fraction: float,
-    train_tokenizer: Callable[[str], Tokenizer],
+    train_tokenizer: Callable[[Iterable[str]], Tokenizer],
     tokenizer_config: dict,
     cache_dir: str | Path,
 ) -> TokenizedCorpus:
     """Clean, split, tokenize and cache ``documents``, or open the cache entry made before.
 
     Documents are joined with a newline. The tokenizer is trained on the train split only.
+    Nothing is held whole: the documents are read once to hash them (which finds unreadable
+    input before any work), and on a cache miss once more, cleaned a line-ended piece at a time
+    (:func:`~framework.data.cleaning.clean_blocks`) into a scratch file beside the entry; the
+    tokenizer trains on, and the encoders stream, character spans of that file. Peak memory is
+    that of the tokenizer's training and the chunks in flight, not the corpus's size (a
+    single line is held whole, so a corpus without newlines is not bounded).
 
     Args:
-        documents: the corpus, from a source's ``read()``.
+        documents: the corpus, from a source's ``read()``: iterable more than once, in the same
+            order each time, each document giving its text through ``blocks()``.
         cleaning: names of cleaning steps (see ``framework.data.cleaning``).
         val_fraction: share of characters, at the end, held out for validation.
-        train_tokenizer: builds a tokenizer from the train split's text.
+        train_tokenizer: builds a tokenizer from the train split's text, given as a stream of
+            its consecutive blocks (one pass), as ``framework.tokenizer``'s trainers take it.
         tokenizer_config: the tokenizer's config, part of the cache key.
         cache_dir: the root under which entries live.
 
@@ -130,42 +174,49 @@ def prepare_corpus(
         ``val_fraction``.
 
     Raises:
-        DataError: an empty corpus.
+        DataError: an empty corpus, or a document that cannot be read.
         ConfigError: an unknown cleaning step or an invalid ``val_fraction``.
+        TypeError: ``documents`` is a one-pass iterator.
     """
     validate_cleaning(cleaning)
     check_val_fraction(val_fraction)
-    if not documents or not any(document.text for document in documents):
+    if iter(documents) is documents:
+        raise TypeError("prepare_corpus reads the documents twice; pass a list or a source's read(), not an iterator.")
+    source_hash, num_documents, total_bytes = content_hash(documents)
+    if not total_bytes:
         raise DataError("The corpus is empty: the source returned no text.")
-    source_hash = content_hash(documents)
     entry = Path(cache_dir).expanduser() / cache_key(source_hash, cleaning, val_fraction, tokenizer_config)
     if (entry / "meta.json").exists():
         log.info("Token cache hit: reusing %s", entry)
         return _open(entry, cache_hit=True)
 
-    log.info("Token cache miss: tokenizing %d document(s) into %s", len(documents), entry)
-    splits = split_text(clean("\n".join(document.text for document in documents), cleaning), val_fraction)
-    tokenizer = train_tokenizer(splits["train"])
-    vocab_size = tokenizer.get_vocab_size()
-    meta = dict(
-        format=CACHE_FORMAT_VERSION,
-        vocab_size=vocab_size,
-        dtype=token_dtype(vocab_size).name,
-        tokens={},
-        characters={split: len(text) for split, text in splits.items()},
-        tokenizer_sha256=tokenizer_hash(tokenizer),
-        tokenizer_config=tokenizer_config,
-        source_sha256=source_hash,
-        num_documents=len(documents),
-        cleaning=list(cleaning),
-        val_fraction=val_fraction,
-    )
+    log.info("Token cache miss: tokenizing %d document(s) into %s", num_documents, entry)
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
-        with encoding_progress(sum(meta["characters"].values())) as advance:
-            for split, text in splits.items():
-                meta["tokens"][split] = encode_to_file(tokenizer, text, staging / f"{split}.bin", advance)
+        cleaned = staging / "cleaned.txt"
+        characters = write_text(clean_blocks(joined_blocks(documents), cleaning), cleaned)
+        boundary = split_boundary(characters, val_fraction)
+        spans = {"train": (0, boundary), "val": (boundary, characters)}
+        tokenizer = train_tokenizer(read_span(cleaned, *spans["train"]))
+        vocab_size = tokenizer.get_vocab_size()
+        meta = dict(
+            format=CACHE_FORMAT_VERSION,
+            vocab_size=vocab_size,
+            dtype=token_dtype(vocab_size).name,
+            tokens={},
+            characters={split: stop - start for split, (start, stop) in spans.items()},
+            tokenizer_sha256=tokenizer_hash(tokenizer),
+            tokenizer_config=tokenizer_config,
+            source_sha256=source_hash,
+            num_documents=num_documents,
+            cleaning=list(cleaning),
+            val_fraction=val_fraction,
+        )
+        with encoding_progress(characters) as advance:
+            for split, span in spans.items():
+                meta["tokens"][split] = encode_to_file(tokenizer, read_span(cleaned, *span), staging / f"{split}.bin", advance)
+        cleaned.unlink()
         tokenizer.save(str(staging / "tokenizer.json"))
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -24,7 +24,7 @@ def check_special_tokens(special_tokens: Sequence[str]) -> None:
 
 
 def train_bpe_tokenizer(
-    train_text: str,
+    train_text: str | Iterable[str],
     vocab_size: int = 4096,
     min_frequency: int = 2,
     special_tokens: tuple[str, ...] = ("<|endoftext|>",),
@@ -35,7 +35,8 @@ def train_bpe_tokenizer(
     tokens, and decoding inverts encoding exactly.
 
     Args:
-        train_text: the training split only, so validation text cannot shape the merges.
+        train_text: the training split only, so validation text cannot shape the merges: one
+            string, or a stream of its consecutive blocks (read in one pass, never held whole).
         vocab_size: ids in the final vocabulary, special tokens included; at least
             ``256 + len(special_tokens)``.
         min_frequency: a pair must occur this many times to be merged.

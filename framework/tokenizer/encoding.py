@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,9 +16,10 @@ from framework.cpus import usable_cpus
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
 
-def _safe_cut(text: str, position: int) -> int:
-    """The first newline at or after ``position`` (and after the first character) that is
-    followed by a non-space character, else ``len(text)``; the cut goes just before it.
+def _safe_cut(text: str, position: int, start: int = 0) -> int:
+    """The first newline at or after ``position`` (and after ``start``, the current piece's first
+    character) that is followed by a non-space character, else ``len(text)``; the cut goes just
+    before it.
 
     Cutting there gives every pre-tokenizer we use the same pieces as the uncut text, so chunked
     encoding is token-identical to encoding the whole string: per-character splits trivially,
@@ -30,7 +31,7 @@ def _safe_cut(text: str, position: int) -> int:
     hold a newline only as their first character (``train_bpe_tokenizer`` refuses others). A
     test checks this on code and prose.
     """
-    newline = text.find("\n", max(position, 1))
+    newline = text.find("\n", max(position, start + 1))
     while newline != -1 and newline + 1 < len(text):
         if not text[newline + 1].isspace():
             return newline
@@ -38,21 +39,29 @@ def _safe_cut(text: str, position: int) -> int:
     return len(text)
 
 
-def safe_chunks(text: str, chunk_chars: int = 1 << 16) -> Iterator[str]:
+def safe_chunks(text: str | Iterable[str], chunk_chars: int = 1 << 16) -> Iterator[str]:
     """Split ``text`` into pieces of about ``chunk_chars`` characters at :func:`_safe_cut` points.
 
-    Concatenating the pieces gives ``text`` back; a text without safe cut points is one piece.
+    ``text`` is one string, or a stream of consecutive blocks of one (read from a file, say),
+    which is cut as that string would be, holding only a block and the piece being cut.
+    Concatenating the pieces gives the text back; a text without safe cut points is one piece.
 
     Raises:
         ValueError: ``chunk_chars`` below 1.
     """
     if chunk_chars < 1:
         raise ValueError(f"chunk_chars={chunk_chars} must be at least 1.")
-    start = 0
-    while start < len(text):
-        end = _safe_cut(text, start + chunk_chars)
-        yield text[start:end]
-        start = end
+    pending = ""
+    for block in (text,) if isinstance(text, str) else text:
+        pending += block
+        start = 0
+        # A cut is certain only once the character after its newline is in ``pending``.
+        while (end := _safe_cut(pending, start + chunk_chars, start)) < len(pending):
+            yield pending[start:end]
+            start = end
+        pending = pending[start:]
+    if pending:
+        yield pending
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -76,8 +85,9 @@ def _in_order_on_threads(function: Callable[[str], np.ndarray], chunks: Iterator
             yield characters, future.result()
 
 
-def encoded_chunks(tokenizer: Tokenizer, text: str, batch_chunks: int = 64) -> Iterator[tuple[int, np.ndarray]]:
-    """``(characters, ids)`` for each :func:`safe_chunks` piece of ``text``, in order, ids as a
+def encoded_chunks(tokenizer: Tokenizer, text: str | Iterable[str], batch_chunks: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+    """``(characters, ids)`` for each :func:`safe_chunks` piece of ``text`` (a string, or a
+    stream of its consecutive blocks), in order, ids as a
     1-D array of :func:`token_dtype`, on all cores: through tiktoken when it reproduces
     ``tokenizer`` (our byte-level BPE; see :func:`~framework.tokenizer.tiktoken_bridge.tiktoken_encoding`),
     chunks spread over a thread pool (tiktoken releases the GIL and fills a buffer, no Python
@@ -93,12 +103,16 @@ def encoded_chunks(tokenizer: Tokenizer, text: str, batch_chunks: int = 64) -> I
             yield characters, np.asarray(encoded.ids, dtype=dtype)
 
 
-def encode_to_file(tokenizer: Tokenizer, text: str, path: Path, advance: Callable[[int], None] = lambda characters: None) -> int:
-    """Encode ``text`` into ``path`` as raw ids (dtype from :func:`token_dtype`), streaming.
+def encode_to_file(
+    tokenizer: Tokenizer, text: str | Iterable[str], path: Path, advance: Callable[[int], None] = lambda characters: None
+) -> int:
+    """Encode ``text`` (a string, or a stream of its consecutive blocks) into ``path`` as raw ids
+    (dtype from :func:`token_dtype`), streaming.
 
     ``text`` is cut at :func:`safe_chunks` points (token-identical to encoding it whole) and
     encoded by :func:`encoded_chunks`; each chunk's ids are appended to the file as they come,
-    so memory beyond ``text`` stays bounded by the chunks in flight, whatever the corpus size.
+    so memory beyond ``text`` (or beyond a block of a stream) stays bounded by the chunks in
+    flight, whatever the corpus size.
     ``advance`` is called with the characters done after each chunk (for a progress bar).
 
     Returns:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from framework.errors import ConfigError, DataError
+from framework.tokenizer.encoding import safe_chunks
 
 PAD_TOKEN = "<pad>"
 # The characters Keras' Tokenizer filters out by default (punctuation, tab, newline).
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 
-def train_word_tokenizer(train_text: str, num_words: int = 10_000, lowercase: bool = True, oov_token: str = "<unk>") -> Tokenizer:
+def train_word_tokenizer(train_text: str | Iterable[str], num_words: int = 10_000, lowercase: bool = True, oov_token: str = "<unk>") -> Tokenizer:
     """Keep the ``num_words`` most frequent words of ``train_text``; every other word is ``oov_token``.
 
     Text is lower-cased (``lowercase``), Keras' punctuation filter characters become spaces, and
@@ -20,17 +23,16 @@ def train_word_tokenizer(train_text: str, num_words: int = 10_000, lowercase: bo
     words by decreasing frequency, so the vocabulary has ``num_words + 2`` ids.
 
     Args:
-        train_text: the training texts, one per line (training split only).
+        train_text: the training texts, one per line (training split only): one string, or a
+            stream of its consecutive blocks (read in one pass, cut only between lines).
         num_words: words kept (ties in frequency broken by the tokenizers library's order).
 
     Raises:
         ConfigError: ``num_words`` < 1.
-        DataError: ``train_text`` has no words.
+        DataError: ``train_text`` has no words (once punctuation is removed).
     """
     if num_words < 1:
         raise ConfigError(f"tokenizer.num_words={num_words} must be at least 1.")
-    if not train_text.split():
-        raise DataError("Cannot build a word tokenizer from training text without words.")
     tokenizer = Tokenizer(models.WordLevel(unk_token=oov_token))
     steps = [normalizers.Lowercase()] if lowercase else []
     steps.append(normalizers.Replace(Regex("[" + "".join("\\" + char for char in KERAS_FILTERS) + "]"), " "))
@@ -38,5 +40,8 @@ def train_word_tokenizer(train_text: str, num_words: int = 10_000, lowercase: bo
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
     trainer = trainers.WordLevelTrainer(vocab_size=num_words + 2, special_tokens=[PAD_TOKEN, oov_token], show_progress=False)
-    tokenizer.train_from_iterator(train_text.split("\n"), trainer=trainer)
+    lines = (line for piece in safe_chunks(train_text) for line in piece.split("\n"))
+    tokenizer.train_from_iterator(lines, trainer=trainer)
+    if tokenizer.get_vocab_size() == 2:
+        raise DataError("Cannot build a word tokenizer from training text without words.")
     return tokenizer
