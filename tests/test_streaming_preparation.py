@@ -1,13 +1,17 @@
 """Corpus preparation in bounded memory: documents read in blocks, cleaned and cut as a stream,
 and the result identical to preparing the whole text held in memory."""
 
+import os
 import random
+import re
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from framework.data import Document, TextFileDocument, TextFilesSource, prepare_corpus
+from framework.data.sources import read_text_file
 from framework.data.cleaning import clean, clean_blocks
 from framework.data.token_cache import read_span, write_text
 from framework.tokenizer import safe_chunks, train_bpe_tokenizer, train_char_tokenizer, train_word_tokenizer
@@ -19,6 +23,8 @@ AWKWARD = "".join(
     f"caf\u0065\u0301 {i}\r\n\u0301accent first {i}\rbell\x07{i}\t\n\u65e5\u672c {i} \U0001f600 \n\n  indented {i}\n"
     for i in range(400)
 )
+OLD_MAC = "".join(f"line {i} caf\u0065\u0301\r\u0301\x0c next\r" for i in range(300))  # CR line ends only
+INDENTED = "".join(f"    indented line {i}\n\tand a tab {i}\n" for i in range(2000))  # no safe cut point at all
 
 
 def random_blocks(text: str, seed: int, longest: int = 40) -> list[str]:
@@ -37,6 +43,10 @@ def test_cleaning_a_stream_of_blocks_equals_cleaning_the_whole_text(seed):
     assert "".join(blocks) == AWKWARD and any(block.endswith("\r") for block in blocks)
     assert "".join(clean_blocks(blocks, CLEANING)) == clean(AWKWARD, CLEANING)
     assert clean(AWKWARD, CLEANING).count("\u00e9") == 400  # e + U+0301 composed across no cut
+    for steps in (CLEANING, ["nfkc", "strip_control", "newlines"], []):
+        pieces = list(clean_blocks(random_blocks(OLD_MAC, seed), steps))
+        assert "".join(pieces) == clean(OLD_MAC, steps)
+        assert len(pieces) > 200 and max(map(len, pieces)) < 80  # cut at lone CRs too: held a block and a line at most
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -45,11 +55,13 @@ def test_safe_chunks_of_a_stream_of_blocks_equal_those_of_the_whole_text(seed, s
     whole = list(safe_chunks(text, chunk_chars=300))
     assert len(whole) > 100
     assert list(safe_chunks(random_blocks(text, seed, longest=700), chunk_chars=300)) == whole
+    stretch = text[:5000] + INDENTED + text[5000:]
+    assert list(safe_chunks(random_blocks(stretch, seed, longest=700), chunk_chars=300)) == list(safe_chunks(stretch, chunk_chars=300))
 
 
 def test_read_span_returns_the_characters_between_two_positions(tmp_path):
     path = tmp_path / "text.txt"
-    text = AWKWARD + "\ud800 lone surrogate"
+    text = AWKWARD + "\U0001f600 end"
     assert write_text(random_blocks(text, 0), path) == len(text)
     for start, stop in ((0, len(text)), (0, 1), (5, 5000), (4999, len(text)), (len(text), len(text))):
         assert "".join(read_span(path, start, stop, block_chars=97)) == text[start:stop]
@@ -132,3 +144,70 @@ def test_preparation_memory_does_not_grow_with_the_corpus(shakespeare_path, tmp_
     assert corpus.stat().st_size == 24_538_668
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"
     assert prepared.tokens("train")[:1000].tolist() == tokenizer.encode(shakespeare[:10_000]).ids[:1000]
+
+
+class ChangingDocument:
+    """A document whose text differs at each read, as a file rewritten during preparation."""
+
+    name = "changing.txt"
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def blocks(self):
+        self.reads += 1
+        yield ("first version\n" if self.reads == 1 else "second version\n") * 100
+
+
+class OnePass:
+    """An iterable (not an iterator) over documents that can be read only once, like a pipe."""
+
+    def __init__(self, documents) -> None:
+        self.remaining = iter(documents)
+
+    def __iter__(self):
+        return self.remaining
+
+
+@pytest.mark.parametrize(
+    "documents, second",
+    [(lambda: [ChangingDocument()], "1 document(s), 1,500 bytes"), (lambda: OnePass([Document("a", "text\n" * 100)]), "0 document(s), 0 bytes")],
+    ids=["rewritten", "one-pass"],
+)
+def test_a_corpus_that_changes_between_its_two_reads_is_refused_and_not_cached(documents, second, tmp_path):
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match=rf"The corpus changed while it was being prepared: read first as 1 document\(s\), .* then as {re.escape(second)}"):
+        prepare_corpus(documents(), [], 0.1, train_char_tokenizer, {}, cache)
+    assert list(cache.iterdir()) == []  # no entry, no staging left behind
+
+
+def test_a_lone_surrogate_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "records.jsonl").write_text('{"text": "fine"}\n{"text": "caf\u00e9 \\ud800 end"}\n')
+    with pytest.raises(ValueError, match=r"records.jsonl:2 holds a lone surrogate U\+D800 at byte 6 of its text .*unpaired \\ud800 escape"):
+        prepare_corpus(TextFilesSource(str(tmp_path / "records.jsonl")).read(), [], 0.1, train_char_tokenizer, {}, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_pipe_is_read_whole_by_read_text_file_but_refused_as_a_corpus(tmp_path):
+    for payload in (b"hello\n", b""):
+        reader, writer = os.pipe()
+        os.write(writer, payload)
+        os.close(writer)
+        try:
+            path = Path(f"/proc/self/fd/{reader}")
+            if payload:
+                assert read_text_file(path, kind="Input file") == "hello\n"
+            else:
+                with pytest.raises(ValueError, match=rf"Input file {path} is empty"):
+                    read_text_file(path, kind="Input file")
+        finally:
+            os.close(reader)
+    os.mkfifo(tmp_path / "fifo.txt")
+    with pytest.raises(ValueError, match=r"fifo.txt is not a regular file \(a pipe or device\?\). The corpus is read twice"):
+        TextFilesSource(str(tmp_path / "fifo.txt")).read()  # refused without opening it, which would wait for a writer
+
+
+def test_word_tokenizer_refuses_text_without_words_whatever_its_special_tokens():
+    with pytest.raises(ValueError, match="without words"):
+        train_word_tokenizer(" ,;! \n ...", oov_token="<pad>")
+    assert "unk" in train_word_tokenizer("unk words here", oov_token="<oov>").get_vocab()

@@ -48,13 +48,19 @@ def clean(text: str, steps: Sequence[str]) -> str:
     return text
 
 
+def _line_end_cut(text: str) -> int:
+    """Just after the last line end in ``text`` whose cleaning does not depend on what follows:
+    a LF, or a CR known not to begin a CRLF pair (not the last character); 0 if none."""
+    return max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1)) + 1
+
+
 def clean_blocks(blocks: Iterable[str], steps: Sequence[str]) -> Iterator[str]:
     """:func:`clean` applied to the concatenation of ``blocks``, a piece at a time.
 
-    Pieces end just after a newline: every step acts on its own there (a CRLF pair never
-    straddles the cut, and no character composes with or reorders across U+000A under NFC or
-    NFKC), so the pieces joined equal ``clean("".join(blocks), steps)``. Memory is bounded by the
-    longest line plus a block, not by the text.
+    Pieces end just after a line end (LF, CRLF or a lone CR): every step acts on its own there
+    (a CRLF pair is never split, and no character composes with or reorders across U+000A or
+    U+000D under NFC or NFKC), so the pieces joined equal ``clean("".join(blocks), steps)``.
+    Memory is bounded by the longest line plus a block, not by the text.
 
     Raises:
         ConfigError: a step name that is not in :data:`CLEANING_STEPS`.
@@ -63,8 +69,7 @@ def clean_blocks(blocks: Iterable[str], steps: Sequence[str]) -> Iterator[str]:
     pending = ""
     for block in blocks:
         pending += block
-        cut = pending.rfind("\n") + 1
-        if cut:
+        if cut := _line_end_cut(pending):
             yield clean(pending[:cut], steps)
             pending = pending[cut:]
     if pending:

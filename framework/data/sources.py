@@ -1,7 +1,8 @@
 """Corpus sources: where raw text comes from. Each is selected by a file in ``conf/data/``.
 
-A source's ``read()`` checks that its files exist and can be opened, and returns the corpus as
-documents in a fixed order, so the same inputs always give the same text and content hash.
+A source's ``read()`` returns the corpus as documents in a fixed order, so the same inputs always
+give the same text and content hash; the text and Tiny Shakespeare sources first check that their
+files exist, are regular, non-empty and readable.
 Documents are read lazily, in blocks, each time they are iterated: a corpus larger than memory
 can be hashed, cleaned and tokenized in bounded memory (``framework.data.token_cache``).
 """
@@ -14,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import sysconfig
 import urllib.error
 import urllib.request
@@ -57,7 +59,7 @@ class TextFileDocument:
     """A UTF-8 file, read in blocks of about ``BLOCK_BYTES`` each time :meth:`blocks` is called.
 
     Attributes:
-        path: a regular, non-empty file (checked by :func:`open_text_file` when the source reads).
+        path: a UTF-8 text file.
         errors: ``strict`` refuses invalid UTF-8; ``replace`` substitutes U+FFFD.
     """
 
@@ -70,7 +72,8 @@ class TextFileDocument:
         return str(self.path)
 
     def blocks(self) -> Iterator[str]:
-        """The file's text in blocks of up to ``BLOCK_BYTES`` bytes' worth of characters.
+        """The file's text in blocks of the characters of ``BLOCK_BYTES`` bytes (give or take a
+        character cut at a block's end, which goes with the next block).
 
         Raises:
             DataError: invalid UTF-8 under ``errors="strict"``, naming the file and byte offset.
@@ -121,23 +124,47 @@ def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.pat
 
 
 def open_text_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> BinaryIO:
-    """Open ``path`` for reading in binary mode, after checking it is a non-empty, readable file.
+    """Open ``path`` for reading in binary mode, after checking it exists and can be read, and,
+    for a regular file, is not empty (a pipe or device is not checked for emptiness here).
 
     Raises:
         MissingInputError: ``path`` does not exist.
         DirectoryInputError: ``path`` is a directory.
         UnreadableInputError: ``path`` cannot be read.
-        DataError: an empty file.
+        DataError: an empty regular file.
     """
     require_file(path, kind, setting)
     try:
         file = path.open("rb")
     except PermissionError:
         raise UnreadableInputError(f"{kind} {path} exists but cannot be read (permission denied); check its permissions.") from None
-    if os.fstat(file.fileno()).st_size == 0:
+    status = os.fstat(file.fileno())
+    if stat.S_ISREG(status.st_mode) and status.st_size == 0:
         file.close()
-        raise DataError(f"{kind} {path} is empty.")
+        raise DataError(empty_file_message(path, kind))
     return file
+
+
+def empty_file_message(path: Path, kind: str) -> str:
+    """The message for an input file with no content."""
+    return f"{kind} {path} is empty."
+
+
+def check_corpus_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> None:
+    """Check that ``path`` can serve as a corpus file: an existing, readable, non-empty regular
+    file. A pipe or device is refused, since the corpus is read twice (to hash it, then to
+    tokenize it).
+
+    Raises:
+        DataError: not a regular file, or empty (see :func:`open_text_file` for the others).
+    """
+    require_file(path, kind, setting)
+    if not stat.S_ISREG(path.stat().st_mode):  # checked before opening: opening a FIFO waits for a writer
+        raise DataError(
+            f"{kind} {path} is not a regular file (a pipe or device?). The corpus is read twice, once to hash it "
+            f"and once to tokenize it; write it to a file and point {setting} there."
+        )
+    open_text_file(path, kind, setting).close()
 
 
 def read_text_file(path: Path, errors: str = "strict", kind: str = "Corpus file", setting: str = "data.path") -> str:
@@ -154,7 +181,10 @@ def read_text_file(path: Path, errors: str = "strict", kind: str = "Corpus file"
             and byte offset).
     """
     with open_text_file(path, kind, setting) as file:
-        return "".join(decoded_blocks(file, path, errors))
+        text = "".join(decoded_blocks(file, path, errors))
+    if not text:  # a pipe or device that gave nothing
+        raise DataError(empty_file_message(path, kind))
+    return text
 
 
 class DocumentStream:
@@ -224,7 +254,7 @@ class TextFilesSource:
         return [Path(self.path)]
 
     def read(self) -> DocumentStream:
-        """Check every file (exists, supported extension, non-empty, readable) and return the
+        """Check every file (exists, supported extension, regular, non-empty, readable) and return the
         documents: one per text file, one per record of a ``.jsonl`` file.
 
         Invalid UTF-8 and malformed ``.jsonl`` records are found when the stream is iterated
@@ -236,7 +266,7 @@ class TextFilesSource:
             require_file(path)
             if path.suffix not in self.SUFFIXES:
                 raise ConfigError(f"{path} has extension {path.suffix!r}; supported: {', '.join(self.SUFFIXES)}.")
-            open_text_file(path).close()
+            check_corpus_file(path)
         return DocumentStream(lambda: self._documents(paths))
 
     def _documents(self, paths: list[Path]) -> Iterator[TextDocument]:
@@ -291,7 +321,7 @@ class TinyShakespeareSource:
         path = self.path or self.cached_path
         if self.path is None and not path.exists():
             self._download(path)
-        open_text_file(path).close()
+        check_corpus_file(path)
         return [TextFileDocument(path)]
 
     def _download(self, destination: Path) -> None:

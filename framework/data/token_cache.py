@@ -62,32 +62,58 @@ class TokenizedCorpus:
         return self.meta["vocab_size"]
 
 
-def joined_blocks(documents: Iterable[TextDocument]) -> Iterator[str]:
-    """The documents' text joined with a newline between documents, as a stream of blocks."""
-    for index, document in enumerate(documents):
-        if index:
-            yield "\n"
-        yield from document.blocks()
+class CorpusReading:
+    """One read of a corpus: its text joined with a newline between documents, as a stream of
+    blocks, hashed as it goes.
+
+    The hash is sha256 over the documents' UTF-8 bytes, in order, each followed by its length
+    in bytes (names are left out, so the same files reached through another path reuse the
+    cache). After the stream is exhausted, :attr:`identity` is ``(hash, documents, bytes)``.
+
+    Raises (while iterating):
+        DataError: a document that cannot be decoded (see the sources' ``blocks``), or one
+            holding a lone surrogate, which is not text any tokenizer can encode.
+    """
+
+    def __init__(self, documents: Iterable[TextDocument]) -> None:
+        self.documents = documents
+        self.identity: tuple[str, int, int] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        digest, count, total = hashlib.sha256(), 0, 0
+        for count, document in enumerate(self.documents, start=1):
+            if count > 1:
+                yield "\n"
+            size = 0
+            for block in document.blocks():
+                encoded = _utf8(block, document.name, size)
+                digest.update(encoded)
+                size += len(encoded)
+                yield block
+            digest.update(size.to_bytes(8, "little"))
+            total += size
+        self.identity = (digest.hexdigest(), count, total)
+
+
+def _utf8(block: str, name: str, offset: int) -> bytes:
+    """``block`` as UTF-8; DataError naming document ``name`` for a lone surrogate."""
+    try:
+        return block.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code, at = ord(block[error.start]), offset + len(block[: error.start].encode("utf-8"))
+        raise DataError(
+            f"{name} holds a lone surrogate U+{code:04X} at byte {at} of its text in UTF-8, which is not valid Unicode "
+            f"text and cannot be tokenized; remove it from the source (in JSONL, an unpaired \\u{code:04x} escape)."
+        ) from None
 
 
 def content_hash(documents: Iterable[TextDocument]) -> tuple[str, int, int]:
-    """sha256 over the documents' texts, in order, each followed by its length in bytes (names
-    are left out, so the same files reached through another path reuse the cache); the number
-    of documents; the total UTF-8 bytes. Reads every document once, in blocks.
-
-    Raises:
-        DataError: a document that cannot be decoded (see the sources' ``blocks``).
-    """
-    digest, count, total = hashlib.sha256(), 0, 0
-    for count, document in enumerate(documents, start=1):
-        size = 0
-        for block in document.blocks():
-            encoded = block.encode("utf-8", errors="surrogatepass")
-            digest.update(encoded)
-            size += len(encoded)
-        digest.update(size.to_bytes(8, "little"))
-        total += size
-    return digest.hexdigest(), count, total
+    """Read the documents once and return their :class:`CorpusReading` identity: the content
+    hash, the number of documents and the total UTF-8 bytes."""
+    reading = CorpusReading(documents)
+    for _ in reading:
+        pass
+    return reading.identity
 
 
 def check_val_fraction(val_fraction: float) -> None:
@@ -108,9 +134,9 @@ def split_boundary(characters: int, val_fraction: float) -> int:
 
 
 def write_text(blocks: Iterable[str], path: Path) -> int:
-    """Write ``blocks`` to ``path`` as UTF-8 (lone surrogates kept); the number of characters."""
+    """Write ``blocks`` to ``path`` as UTF-8; the number of characters."""
     characters = 0
-    with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="") as file:
+    with open(path, "w", encoding="utf-8", newline="") as file:
         for block in blocks:
             file.write(block)
             characters += len(block)
@@ -120,7 +146,7 @@ def write_text(blocks: Iterable[str], path: Path) -> int:
 def read_span(path: Path, start: int, stop: int, block_chars: int = 1 << 20) -> Iterator[str]:
     """Characters ``start`` to ``stop`` of the UTF-8 file ``path`` (as :func:`write_text`
     wrote it), in blocks of up to ``block_chars`` characters."""
-    with open(path, encoding="utf-8", errors="surrogatepass", newline="") as file:
+    with open(path, encoding="utf-8", newline="") as file:
         position = 0
         while position < stop and (block := file.read(block_chars)):
             if position + len(block) > start:
@@ -152,11 +178,13 @@ def prepare_corpus(
 
     Documents are joined with a newline. The tokenizer is trained on the train split only.
     Nothing is held whole: the documents are read once to hash them (which finds unreadable
-    input before any work), and on a cache miss once more, cleaned a line-ended piece at a time
+    input before any work), and on a cache miss once more, hashed again (a corpus that changed
+    in between is refused, not cached) and cleaned a line-ended piece at a time
     (:func:`~framework.data.cleaning.clean_blocks`) into a scratch file beside the entry; the
     tokenizer trains on, and the encoders stream, character spans of that file. Peak memory is
-    that of the tokenizer's training and the chunks in flight, not the corpus's size (a
-    single line is held whole, so a corpus without newlines is not bounded).
+    that of the tokenizer's training and the chunks in flight, not the corpus's size; what is
+    held whole is at most a line, or a stretch of text between two safe cut points
+    (:func:`~framework.tokenizer.encoding.safe_chunks`).
 
     Args:
         documents: the corpus, from a source's ``read()``: iterable more than once, in the same
@@ -174,7 +202,8 @@ def prepare_corpus(
         ``val_fraction``.
 
     Raises:
-        DataError: an empty corpus, or a document that cannot be read.
+        DataError: an empty corpus, a document that cannot be read or holds a lone surrogate,
+            or a corpus that changed between its two reads.
         ConfigError: an unknown cleaning step or an invalid ``val_fraction``.
         TypeError: ``documents`` is a one-pass iterator.
     """
@@ -182,7 +211,8 @@ def prepare_corpus(
     check_val_fraction(val_fraction)
     if iter(documents) is documents:
         raise TypeError("prepare_corpus reads the documents twice; pass a list or a source's read(), not an iterator.")
-    source_hash, num_documents, total_bytes = content_hash(documents)
+    identity = content_hash(documents)
+    source_hash, num_documents, total_bytes = identity
     if not total_bytes:
         raise DataError("The corpus is empty: the source returned no text.")
     entry = Path(cache_dir).expanduser() / cache_key(source_hash, cleaning, val_fraction, tokenizer_config)
@@ -194,8 +224,15 @@ def prepare_corpus(
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
-        cleaned = staging / "cleaned.txt"
-        characters = write_text(clean_blocks(joined_blocks(documents), cleaning), cleaned)
+        cleaned, reading = staging / "cleaned.txt", CorpusReading(documents)
+        characters = write_text(clean_blocks(reading, cleaning), cleaned)
+        if reading.identity != identity:
+            raise DataError(
+                f"The corpus changed while it was being prepared: read first as {num_documents} document(s), "
+                f"{total_bytes:,} bytes, sha256 {source_hash[:12]}, then as {reading.identity[1]} document(s), "
+                f"{reading.identity[2]:,} bytes, sha256 {reading.identity[0][:12]}. Nothing was cached; prepare again "
+                "once the source's files stop changing (a source read from a pipe cannot be read twice)."
+            )
         boundary = split_boundary(characters, val_fraction)
         spans = {"train": (0, boundary), "val": (boundary, characters)}
         tokenizer = train_tokenizer(read_span(cleaned, *spans["train"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,13 @@ from framework.cpus import usable_cpus
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
 
-def _safe_cut(text: str, position: int, start: int = 0) -> int:
-    """The first newline at or after ``position`` (and after ``start``, the current piece's first
-    character) that is followed by a non-space character, else ``len(text)``; the cut goes just
-    before it.
+# A newline followed by a non-space character (``\s`` and ``str.isspace`` agree in Python's ``re``).
+_SAFE_CUT = re.compile(r"\n(?=\S)")
+
+
+def _safe_cut(text: str, position: int) -> int:
+    """The first newline at or after ``position`` (at least 1) that is followed by a non-space
+    character, else ``len(text)``; the cut goes just before it.
 
     Cutting there gives every pre-tokenizer we use the same pieces as the uncut text, so chunked
     encoding is token-identical to encoding the whole string: per-character splits trivially,
@@ -31,19 +35,16 @@ def _safe_cut(text: str, position: int, start: int = 0) -> int:
     hold a newline only as their first character (``train_bpe_tokenizer`` refuses others). A
     test checks this on code and prose.
     """
-    newline = text.find("\n", max(position, start + 1))
-    while newline != -1 and newline + 1 < len(text):
-        if not text[newline + 1].isspace():
-            return newline
-        newline = text.find("\n", newline + 1)
-    return len(text)
+    match = _SAFE_CUT.search(text, position)
+    return match.start() if match else len(text)
 
 
 def safe_chunks(text: str | Iterable[str], chunk_chars: int = 1 << 16) -> Iterator[str]:
     """Split ``text`` into pieces of about ``chunk_chars`` characters at :func:`_safe_cut` points.
 
     ``text`` is one string, or a stream of consecutive blocks of one (read from a file, say),
-    which is cut as that string would be, holding only a block and the piece being cut.
+    which is cut as that string would be, holding only the text since the last cut: a block,
+    or more where a long stretch has no safe cut point. Each character is searched once.
     Concatenating the pieces gives the text back; a text without safe cut points is one piece.
 
     Raises:
@@ -51,15 +52,16 @@ def safe_chunks(text: str | Iterable[str], chunk_chars: int = 1 << 16) -> Iterat
     """
     if chunk_chars < 1:
         raise ValueError(f"chunk_chars={chunk_chars} must be at least 1.")
-    pending = ""
+    pending, searched = "", 0  # no cut point in pending[chunk_chars:searched]
     for block in (text,) if isinstance(text, str) else text:
         pending += block
         start = 0
-        # A cut is certain only once the character after its newline is in ``pending``.
-        while (end := _safe_cut(pending, start + chunk_chars, start)) < len(pending):
+        while (end := _safe_cut(pending, max(start + chunk_chars, searched))) < len(pending):
             yield pending[start:end]
             start = end
         pending = pending[start:]
+        # The last character may be a newline whose next character is in the next block.
+        searched = max(len(pending) - 1, 0)
     if pending:
         yield pending
 

@@ -42,6 +42,6 @@ def train_word_tokenizer(train_text: str | Iterable[str], num_words: int = 10_00
     trainer = trainers.WordLevelTrainer(vocab_size=num_words + 2, special_tokens=[PAD_TOKEN, oov_token], show_progress=False)
     lines = (line for piece in safe_chunks(train_text) for line in piece.split("\n"))
     tokenizer.train_from_iterator(lines, trainer=trainer)
-    if tokenizer.get_vocab_size() == 2:
+    if not set(tokenizer.get_vocab()) - {PAD_TOKEN, oov_token}:
         raise DataError("Cannot build a word tokenizer from training text without words.")
     return tokenizer
