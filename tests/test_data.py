@@ -249,6 +249,9 @@ def test_text_files_source_reads_globs_and_jsonl(tmp_path):
     assert [text_of(d) for d in TextFilesSource(str(tmp_path / "d.jsonl")).read()] == ["line\u2028separator", "caf\xe9"]
     with pytest.raises(ValueError, match=r"c.jsonl:1 has no string field 'text'"):
         list(TextFilesSource(str(tmp_path / "c.jsonl")).read())
+    (tmp_path / "f.jsonl").write_text('{"text": "fine"}\n["a", "list"]\n')
+    with pytest.raises(ValueError, match=r"f.jsonl line 2 is not a JSON object with named fields: '\[\"a\", \"list\"\]'"):
+        list(TextFilesSource(str(tmp_path / "f.jsonl")).read())
     (tmp_path / "e.jsonl").write_bytes('{"text": "\xe9"}\n{"text": "caf'.encode() + b'\xe9"}\n')
     with pytest.raises(ValueError, match=r"e.jsonl is not valid UTF-8: byte 0xe9 at byte offset 28"):
         list(TextFilesSource(str(tmp_path / "e.jsonl")).read())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,7 +10,7 @@ from typing import Literal
 import numpy as np
 from tokenizers import Tokenizer
 
-from framework.data.sources import read_text_file
+from framework.data.sources import json_record, read_text_file
 from framework.errors import ConfigError, DataError
 
 Format = Literal["tsv", "csv", "jsonl"]
@@ -139,10 +138,7 @@ def _read_jsonl(path: Path, lines: list[str], text_field: str, label_field: str)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path} line {number} is not valid JSON ({error.msg}).") from None
+        record = json_record(path, number, line)
         missing = [field for field in (text_field, label_field) if field not in record]
         if missing:
             raise DataError(f"{path} line {number} has no field {missing[0]!r}; its fields are {sorted(record)}.")

@@ -112,6 +112,21 @@ def invalid_utf8_message(path: Path, byte: int, offset: int) -> str:
     )
 
 
+def json_record(path: Path, line_number: int, line: str) -> dict:
+    """Line ``line_number`` (from 1) of the JSONL file ``path``, parsed as a JSON object.
+
+    Raises:
+        DataError: the line is not valid JSON, or not an object.
+    """
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path} line {line_number} is not valid JSON ({error.msg}).") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{path} line {line_number} is not a JSON object with named fields: {line.strip()[:60]!r}.")
+    return record
+
+
 def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> None:
     """Raise FileNotFoundError or IsADirectoryError unless ``path`` is an existing file.
 
@@ -287,11 +302,8 @@ class TextFilesSource:
                 offset += len(raw)
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path}:{line_number} is not valid JSON ({error.msg}).") from None
-                if not isinstance(record, dict) or not isinstance(record.get(self.text_field), str):
+                record = json_record(path, line_number, line)
+                if not isinstance(record.get(self.text_field), str):
                     raise DataError(
                         f"{path}:{line_number} has no string field {self.text_field!r}; "
                         "set data.source.text_field to the field that holds the text."
