@@ -43,10 +43,15 @@ def test_cleaning_a_stream_of_blocks_equals_cleaning_the_whole_text(seed):
     assert "".join(blocks) == AWKWARD and any(block.endswith("\r") for block in blocks)
     assert "".join(clean_blocks(blocks, CLEANING)) == clean(AWKWARD, CLEANING)
     assert clean(AWKWARD, CLEANING).count("\u00e9") == 400  # e + U+0301 composed across no cut
-    for steps in (CLEANING, ["nfkc", "strip_control", "newlines"], []):
+    for steps in (CLEANING, ["nfkc", "strip_control", "newlines"], ["strip_control", "newlines"], []):
         pieces = list(clean_blocks(random_blocks(OLD_MAC, seed), steps))
         assert "".join(pieces) == clean(OLD_MAC, steps)
         assert len(pieces) > 200 and max(map(len, pieces)) < 80  # cut at lone CRs too: held a block and a line at most
+    # A CR, a control character, then a LF (here across blocks, and across documents) is one
+    # line end once strip_control has run: no cut may fall after that CR.
+    for blocks in (["\r", "\x1c", "\n"], ["old mac\r\x1a", "\n", "next"], ["a\r\x0b\x0c", "\n\rb\r", "\x1c\n"]):
+        for steps in (["strip_control", "newlines"], ["nfkc", "strip_control", "newlines"]):
+            assert "".join(clean_blocks(blocks, steps)) == clean("".join(blocks), steps)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -205,6 +210,9 @@ def test_a_pipe_is_read_whole_by_read_text_file_but_refused_as_a_corpus(tmp_path
     os.mkfifo(tmp_path / "fifo.txt")
     with pytest.raises(ValueError, match=r"fifo.txt is not a regular file \(a pipe or device\?\). The corpus is read twice"):
         TextFilesSource(str(tmp_path / "fifo.txt")).read()  # refused without opening it, which would wait for a writer
+    os.mkfifo(tmp_path / "stdin")
+    with pytest.raises(ValueError, match=r"stdin is not a regular file"):  # not "has extension ''"
+        TextFilesSource(str(tmp_path / "stdin")).read()
 
 
 def test_word_tokenizer_refuses_text_without_words_whatever_its_special_tokens():

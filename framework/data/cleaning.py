@@ -50,16 +50,24 @@ def clean(text: str, steps: Sequence[str]) -> str:
 
 def _line_end_cut(text: str) -> int:
     """Just after the last line end in ``text`` whose cleaning does not depend on what follows:
-    a LF, or a CR known not to begin a CRLF pair (not the last character); 0 if none."""
-    return max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1)) + 1
+    a LF, or a CR followed by a character that is neither a LF nor a control character
+    (``strip_control`` could remove that one and make the CR half of a CRLF pair); 0 if none."""
+    lf = text.rfind("\n")
+    end = len(text) - 1
+    while (cr := text.rfind("\r", lf + 1, end)) != -1:
+        if not _CONTROL_CHARS.match(text, cr + 1):
+            return cr + 1
+        end = cr
+    return lf + 1
 
 
 def clean_blocks(blocks: Iterable[str], steps: Sequence[str]) -> Iterator[str]:
     """:func:`clean` applied to the concatenation of ``blocks``, a piece at a time.
 
-    Pieces end just after a line end (LF, CRLF or a lone CR): every step acts on its own there
-    (a CRLF pair is never split, and no character composes with or reorders across U+000A or
-    U+000D under NFC or NFKC), so the pieces joined equal ``clean("".join(blocks), steps)``.
+    Pieces end just after a line end (LF, CRLF, or a lone CR followed by an ordinary character):
+    every step acts on its own there (a CRLF pair is never split, nor one that removing control
+    characters would form, and no character composes with or reorders across U+000A or U+000D
+    under NFC or NFKC), so the pieces joined equal ``clean("".join(blocks), steps)``.
     Memory is bounded by the longest line plus a block, not by the text.
 
     Raises:

@@ -278,10 +278,9 @@ class TextFilesSource:
         """
         paths = self._paths()
         for path in paths:
-            require_file(path)
+            check_corpus_file(path)
             if path.suffix not in self.SUFFIXES:
                 raise ConfigError(f"{path} has extension {path.suffix!r}; supported: {', '.join(self.SUFFIXES)}.")
-            check_corpus_file(path)
         return DocumentStream(lambda: self._documents(paths))
 
     def _documents(self, paths: list[Path]) -> Iterator[TextDocument]:

@@ -3,21 +3,19 @@
 Follows Radford et al. (2019), *Language Models are Unsupervised Multitask Learners*, in the
 form popularised by nanoGPT: learned position embeddings, pre-LayerNorm blocks, causal
 self-attention through ``torch.nn.functional.scaled_dot_product_attention`` (flash or
-memory-efficient kernels where the device has them; see :func:`attention_kernels` for CPU
-bf16), a 4x GELU MLP, a final LayerNorm and an
+memory-efficient kernels where the device has them; in float32 for bf16/fp16 on CPU, see
+:func:`attention`), a 4x GELU MLP, a final LayerNorm and an
 LM head tied to the token embedding.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from framework.errors import ConfigError
 
@@ -57,19 +55,21 @@ class GPTConfig:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1).")
 
 
-def attention_kernels(query: torch.Tensor) -> contextlib.AbstractContextManager:
-    """The SDPA kernels to use for ``query``: the math kernel for bf16 on CPU, else SDPA's choice.
+def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, **options) -> torch.Tensor:
+    """``F.scaled_dot_product_attention(query, key, value, **options)``, computed in float32 when
+    the inputs are bf16 or fp16 on CPU; (B, n_head, T, head_dim) in, the same shape and dtype out.
 
-    On CPU (torch 2.13, AVX-512 BF16), the flash-attention kernel's backward in bf16 took 4.3 ms
-    per call for the shakespeare_char shapes (12 x 4 heads x 64 x 32), against 1.0 ms in fp32:
-    half a bf16 step. With the math kernel (matmuls and a softmax, which Inductor fuses when
-    compiling), a bf16-mixed step of the plain loop went from 1.07x to 1.30x the fp32 eager
-    step's speed, and compiled from 1.15x to 1.64x; in fp32 the math kernel is the slower one
-    (0.91x), so fp32 keeps the flash kernel.
+    On CPU (torch 2.13, AVX-512 BF16), SDPA's flash-attention backward in bf16 took 10.8 ms per
+    call for the shakespeare_char shapes (12 x 4 heads x 64 x 32) and 14.0 ms in fp16, against
+    2.75 ms in fp32: about 38 % of a bf16-mixed step. Casting to float32 (autocast disabled,
+    which would cast back) keeps the flash kernel, memory linear in the sequence length and fp32
+    accuracy; it also beat SDPA's math kernel (which on CPU computes in fp32 too, but holds the
+    whole T x T matrix) at every length tried, T = 64 to 1024.
     """
-    if query.device.type == "cpu" and query.dtype == torch.bfloat16:
-        return sdpa_kernel([SDPBackend.MATH])
-    return contextlib.nullcontext()
+    if query.device.type != "cpu" or query.dtype not in (torch.bfloat16, torch.float16):
+        return F.scaled_dot_product_attention(query, key, value, **options)
+    with torch.autocast("cpu", enabled=False):
+        return F.scaled_dot_product_attention(query.float(), key.float(), value.float(), **options).to(query.dtype)
 
 
 class SelfAttention(nn.Module):
@@ -93,10 +93,7 @@ class SelfAttention(nn.Module):
         # (B, T, C) -> (B, n_head, T, head_dim)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         attn_mask = key_mask[:, None, None, :] if key_mask is not None else None
-        with attention_kernels(q):
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal
-            )
+        y = attention(q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
