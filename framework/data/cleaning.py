@@ -48,13 +48,13 @@ def clean(text: str, steps: Sequence[str]) -> str:
     return text
 
 
-def _line_end_cut(text: str) -> int:
-    """Just after the last line end in ``text`` whose cleaning does not depend on what follows:
-    a LF, or a CR followed by a character that is neither a LF nor a control character
+def _line_end_cut(text: str, start: int = 0) -> int:
+    """Just after the last line end in ``text[start:]`` whose cleaning does not depend on what
+    follows: a LF, or a CR followed by a character that is neither a LF nor a control character
     (``strip_control`` could remove that one and make the CR half of a CRLF pair); 0 if none."""
-    lf = text.rfind("\n")
+    lf = text.rfind("\n", start)
     end = len(text) - 1
-    while (cr := text.rfind("\r", lf + 1, end)) != -1:
+    while (cr := text.rfind("\r", max(lf + 1, start), end)) != -1:
         if not _CONTROL_CHARS.match(text, cr + 1):
             return cr + 1
         end = cr
@@ -76,8 +76,10 @@ def clean_blocks(blocks: Iterable[str], steps: Sequence[str]) -> Iterator[str]:
     validate_cleaning(steps)
     pending = ""
     for block in blocks:
+        # No cut before pending's last character, whose next character was not known yet.
+        searched = max(len(pending) - 1, 0)
         pending += block
-        if cut := _line_end_cut(pending):
+        if cut := _line_end_cut(pending, searched):
             yield clean(pending[:cut], steps)
             pending = pending[cut:]
     if pending:
