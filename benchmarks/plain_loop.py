@@ -20,31 +20,41 @@ from framework.optim.optimizer import parameter_groups
 from framework.optim.scheduler import warmup_cosine_multiplier
 
 
+# What each step's wall time is split into: window gathering and the learning rate; forward
+# pass with the loss; backward pass; gradient clipping; optimizer step with zero_grad.
+PHASES = ("data", "forward", "backward", "clip", "optimizer")
+
+
 def plain_steps(
     model: GPT, optimizer: torch.optim.Optimizer, tokens: np.ndarray, steps: int, first_step: int,
     batch_size: int = 12, block_size: int = 64, max_steps: int = 2000, warmup_steps: int = 100, min_ratio: float = 0.1,
     seed: int = 0,
-) -> list[float]:
+) -> list[dict[str, float]]:
     """Train ``steps`` optimizer steps from step ``first_step``; return each step's wall seconds
-    (batch gathering, forward, backward, clipping, update)."""
+    per phase of :data:`PHASES` (their sum is the step's time)."""
     generator = np.random.default_rng(seed + first_step)
     base_rates = [group["initial_lr"] for group in optimizer.param_groups]
     seconds = []
     for step in range(first_step, first_step + steps):
-        start = time.perf_counter()
+        marks = [time.perf_counter()]
         offsets = generator.integers(len(tokens) - block_size, size=batch_size)
         window = torch.from_numpy(np.stack([tokens[offset : offset + block_size + 1] for offset in offsets]).astype(np.int64))
         x, y = window[:, :-1], window[:, 1:]
         multiplier = warmup_cosine_multiplier(step, warmup_steps, max_steps, min_ratio)
         for group, base in zip(optimizer.param_groups, base_rates):
             group["lr"] = base * multiplier
+        marks.append(time.perf_counter())
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        marks.append(time.perf_counter())
         loss.backward()
+        marks.append(time.perf_counter())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        marks.append(time.perf_counter())
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        seconds.append(time.perf_counter() - start)
+        marks.append(time.perf_counter())
+        seconds.append({phase: end - start for phase, start, end in zip(PHASES, marks, marks[1:])})
     return seconds
 
 

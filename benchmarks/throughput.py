@@ -16,8 +16,10 @@ framework step is timed from the end of the previous plain steps to the start of
 Prints the median ms/step and tokens/s of each, and for the framework against each loop the
 ratio of tokens/s: of the medians, and the median (min-max) of the rounds' own ratios. The
 ``plain`` ratio is the framework's overhead; the ``classic`` one, its speed against the
-classic fp32 eager recipe. Extra arguments are config overrides for the framework side (for
-example ``model.compile=true``); both loops stay fp32 eager.
+classic fp32 eager recipe. Then where the framework's and the plain loop's steps spend their
+time: the median of each phase (:data:`FRAMEWORK_PHASES`, ``plain_loop.PHASES``). Extra
+arguments are config overrides for the framework side (for example ``model.compile=true``);
+both loops stay fp32 eager.
 """
 
 from __future__ import annotations
@@ -43,14 +45,24 @@ UNTIMED_STEPS = 10
 TOKENS_PER_STEP = 12 * 64
 
 
+# The framework's phases, each ending at the hook named: Lightning's automatic optimization runs
+# training_step (forward and loss), zero_grad, backward, then clipping and the optimizer step;
+# "between" runs to the next batch's start: the scheduler, logging, the validation check and
+# the next batch's loading. Each includes the Lightning hooks and callbacks run in it.
+FRAMEWORK_PHASES = {
+    "forward": "on_before_zero_grad", "zero_grad": "on_before_backward", "backward": "on_after_backward",
+    "optimizer": "on_train_batch_end", "between": "on_train_batch_start",
+}
+
+
 class InterleavedPlainLoops(pl.Callback):
     """Before each framework batch, time the framework's previous step, then run and time one
-    step of each plain loop on the same training tokens (seconds in ``seconds[name]``)."""
+    step of each plain loop on the same training tokens (seconds per phase in ``seconds[name]``)."""
 
     def __init__(self, optimizer_options: dict) -> None:
         self.loop_options = {"plain": optimizer_options, "classic": {}}
-        self.seconds: dict[str, list[float]] = {"framework": [], "plain": [], "classic": []}
-        self.resumed: float | None = None
+        self.seconds: dict[str, list[dict[str, float]]] = {"framework": [], "plain": [], "classic": []}
+        self.marks: dict[str, float] = {}  # perf_counter() at the start of the framework's step and at its hooks
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.tokens = trainer.datamodule.train_set.tokens
@@ -58,18 +70,35 @@ class InterleavedPlainLoops(pl.Callback):
         self.loops = {name: plain_setup(int(self.tokens.max()) + 2, **options) for name, options in self.loop_options.items()}
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
-        if self.resumed is not None:
-            self.seconds["framework"].append(time.perf_counter() - self.resumed)
+        if self.marks:
+            self.marks["on_train_batch_start"] = time.perf_counter()
+            ends = [self.marks["start"], *(self.marks[hook] for hook in FRAMEWORK_PHASES.values())]
+            self.seconds["framework"].append({phase: end - start for phase, start, end in zip(FRAMEWORK_PHASES, ends, ends[1:])})
         # Alternate the loops' order: the step right after the framework's runs with colder caches.
         names = list(self.loops)[:: 1 if batch_idx % 2 else -1]
         for name in names:
             model, optimizer = self.loops[name]
             self.seconds[name] += plain_steps(model, optimizer, self.tokens, 1, len(self.seconds[name]))
-        self.resumed = time.perf_counter()
+        self.marks = {"start": time.perf_counter()}
+
+    def _mark(self, hook: str) -> None:
+        self.marks[hook] = time.perf_counter()
+
+    def on_before_zero_grad(self, *args) -> None:
+        self._mark("on_before_zero_grad")
+
+    def on_before_backward(self, *args) -> None:
+        self._mark("on_before_backward")
+
+    def on_after_backward(self, *args) -> None:
+        self._mark("on_after_backward")
+
+    def on_train_batch_end(self, *args) -> None:
+        self._mark("on_train_batch_end")
 
 
-def interleaved_steps(data: Path, steps: int, overrides: list[str], root: Path) -> dict[str, list[float]]:
-    """Seconds of the framework's and the plain loops' steps, alternated, after the untimed ones."""
+def interleaved_steps(data: Path, steps: int, overrides: list[str], root: Path) -> dict[str, list[dict[str, float]]]:
+    """Seconds per phase of the framework's and the plain loops' steps, alternated, after the untimed ones."""
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[
             "experiment=shakespeare_char", f"data.path={data}", "logger=csv", f"trainer.max_steps={steps}",
@@ -97,14 +126,18 @@ def main() -> None:
     options, overrides = parser.parse_known_args()
 
     seconds: dict[str, list[float]] = {"framework": [], "plain": [], "classic": []}
+    phases: dict[str, list[dict[str, float]]] = {"framework": [], "plain": []}
     round_ratios: dict[str, list[float]] = {"plain": [], "classic": []}
     with tempfile.TemporaryDirectory() as scratch:
         for _ in range(options.rounds):
             measured = interleaved_steps(options.data.resolve(), options.steps, overrides, Path(scratch))
+            totals = {name: [sum(step.values()) for step in steps] for name, steps in measured.items()}
             for name in seconds:
-                seconds[name] += measured[name]
+                seconds[name] += totals[name]
+            for name in phases:
+                phases[name] += measured[name]
             for name in round_ratios:
-                round_ratios[name].append(statistics.median(measured[name]) / statistics.median(measured["framework"]))
+                round_ratios[name].append(statistics.median(totals[name]) / statistics.median(totals["framework"]))
 
     medians = {name: statistics.median(values) * 1000 for name, values in seconds.items()}
     labels = {
@@ -118,6 +151,9 @@ def main() -> None:
     for name, ratios in round_ratios.items():
         print(f"ratio framework/{name} tokens/s: {medians[name] / medians['framework']:.3f} of the medians; "
               f"{statistics.median(ratios):.3f} median of the rounds' ratios ({min(ratios):.3f}-{max(ratios):.3f})")
+    for name, steps in phases.items():
+        split = ", ".join(f"{phase} {statistics.median(step[phase] for step in steps) * 1000:.2f}" for phase in steps[0])
+        print(f"{name} phases, median ms: {split}")
 
 
 if __name__ == "__main__":
