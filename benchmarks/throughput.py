@@ -17,7 +17,8 @@ Prints the median ms/step and tokens/s of each, and for the framework against ea
 ratio of tokens/s: of the medians, and the median (min-max) of the rounds' own ratios. The
 ``plain`` ratio is the framework's overhead; the ``classic`` one, its speed against the
 classic fp32 eager recipe. Then where the framework's and the plain loop's steps spend their
-time: the median of each phase (:data:`FRAMEWORK_PHASES`, ``plain_loop.PHASES``). Extra
+time: the median of each phase (:data:`FRAMEWORK_PHASES`, ``plain_loop.PHASES``; medians, so
+they need not add up to the median step). Extra
 arguments are config overrides for the framework side (for example ``model.compile=true``);
 both loops stay fp32 eager.
 """
@@ -45,12 +46,16 @@ UNTIMED_STEPS = 10
 TOKENS_PER_STEP = 12 * 64
 
 
-# The framework's phases, each ending at the hook named: Lightning's automatic optimization runs
-# training_step (forward and loss), zero_grad, backward, then clipping and the optimizer step;
-# "between" runs to the next batch's start: the scheduler, logging, the validation check and
-# the next batch's loading. Each includes the Lightning hooks and callbacks run in it.
+# The framework's phases, each ending when this callback's hook of that name runs (hooks of the
+# callbacks listed before it fall in the phase that hook ends, those after it in the next one).
+# Lightning's automatic optimization calls optimizer.step with a closure that runs training_step,
+# zero_grad and backward; then it clips, steps the optimizer and the LR scheduler, and calls
+# on_train_batch_end. "forward": entering that chain, training_step (forward pass, loss, checks,
+# logging); "backward": through the on_after_backward hooks; "optimizer": clipping, the step,
+# the scheduler; "between": the rest of on_train_batch_end, logging, the validation check and
+# the next batch's loading and on_train_batch_start hooks.
 FRAMEWORK_PHASES = {
-    "forward": "on_before_zero_grad", "zero_grad": "on_before_backward", "backward": "on_after_backward",
+    "forward": "on_before_zero_grad", "zero_grad": "on_before_backward", "backward": "on_before_optimizer_step",
     "optimizer": "on_train_batch_end", "between": "on_train_batch_start",
 }
 
@@ -70,8 +75,9 @@ class InterleavedPlainLoops(pl.Callback):
         self.loops = {name: plain_setup(int(self.tokens.max()) + 2, **options) for name, options in self.loop_options.items()}
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
-        if self.marks:
-            self.marks["on_train_batch_start"] = time.perf_counter()
+        self.marks["on_train_batch_start"] = time.perf_counter()
+        # A step skipped for a non-finite loss (task.on_nonfinite_loss=skip) misses hooks: not timed.
+        if all(hook in self.marks for hook in ("start", *FRAMEWORK_PHASES.values())):
             ends = [self.marks["start"], *(self.marks[hook] for hook in FRAMEWORK_PHASES.values())]
             self.seconds["framework"].append({phase: end - start for phase, start, end in zip(FRAMEWORK_PHASES, ends, ends[1:])})
         # Alternate the loops' order: the step right after the framework's runs with colder caches.
@@ -90,8 +96,8 @@ class InterleavedPlainLoops(pl.Callback):
     def on_before_backward(self, *args) -> None:
         self._mark("on_before_backward")
 
-    def on_after_backward(self, *args) -> None:
-        self._mark("on_after_backward")
+    def on_before_optimizer_step(self, *args) -> None:
+        self._mark("on_before_optimizer_step")
 
     def on_train_batch_end(self, *args) -> None:
         self._mark("on_train_batch_end")
@@ -105,6 +111,11 @@ def interleaved_steps(data: Path, steps: int, overrides: list[str], root: Path) 
             f"trainer.val_check_interval={steps}", "trainer.limit_val_batches=1", "scheduler.warmup_steps=5",
             "sample.max_new_tokens=1", *overrides,
         ])
+    if cfg.trainer.accumulate_grad_batches != 1:
+        raise SystemExit(
+            f"benchmarks/throughput.py compares whole optimizer steps batch by batch; trainer.accumulate_grad_batches="
+            f"{cfg.trainer.accumulate_grad_batches} would compare micro-batches with full plain-loop steps. Leave it at 1."
+        )
     optimizer_options = {key: cfg.optimizer[key] for key in ("fused", "foreach") if cfg.optimizer.get(key) is not None}
     with open_dict(cfg):
         cfg.paths.root_dir = cfg.paths.log_dir = str(root)
@@ -124,6 +135,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
     options, overrides = parser.parse_known_args()
+    if options.steps <= UNTIMED_STEPS:
+        parser.error(f"--steps {options.steps}: the first {UNTIMED_STEPS} steps of each round are not timed; give more than {UNTIMED_STEPS}")
 
     seconds: dict[str, list[float]] = {"framework": [], "plain": [], "classic": []}
     phases: dict[str, list[dict[str, float]]] = {"framework": [], "plain": []}
@@ -131,7 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for _ in range(options.rounds):
             measured = interleaved_steps(options.data.resolve(), options.steps, overrides, Path(scratch))
-            totals = {name: [sum(step.values()) for step in steps] for name, steps in measured.items()}
+            totals = {name: [sum(step.values()) for step in step_phases] for name, step_phases in measured.items()}
             for name in seconds:
                 seconds[name] += totals[name]
             for name in phases:
@@ -151,8 +164,8 @@ def main() -> None:
     for name, ratios in round_ratios.items():
         print(f"ratio framework/{name} tokens/s: {medians[name] / medians['framework']:.3f} of the medians; "
               f"{statistics.median(ratios):.3f} median of the rounds' ratios ({min(ratios):.3f}-{max(ratios):.3f})")
-    for name, steps in phases.items():
-        split = ", ".join(f"{phase} {statistics.median(step[phase] for step in steps) * 1000:.2f}" for phase in steps[0])
+    for name, step_phases in phases.items():
+        split = ", ".join(f"{phase} {statistics.median(step[phase] for step in step_phases) * 1000:.2f}" for phase in step_phases[0])
         print(f"{name} phases, median ms: {split}")
 
 
