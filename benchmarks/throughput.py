@@ -18,9 +18,8 @@ ratio of tokens/s: of the medians, and the median (min-max) of the rounds' own r
 ``plain`` ratio is the framework's overhead; the ``classic`` one, its speed against the
 classic fp32 eager recipe. Then where the framework's and the plain loop's steps spend their
 time: the median of each phase (:data:`FRAMEWORK_PHASES`, ``plain_loop.PHASES``; medians, so
-they need not add up to the median step). Extra
-arguments are config overrides for the framework side (for example ``model.compile=true``);
-both loops stay fp32 eager.
+they need not add up to the median step). Extra arguments are config overrides for the
+framework side (for example ``model.compile=true``); both loops stay fp32 eager.
 """
 
 from __future__ import annotations
@@ -51,9 +50,9 @@ TOKENS_PER_STEP = 12 * 64
 # Lightning's automatic optimization calls optimizer.step with a closure that runs training_step,
 # zero_grad and backward; then it clips, steps the optimizer and the LR scheduler, and calls
 # on_train_batch_end. "forward": entering that chain, training_step (forward pass, loss, checks,
-# logging); "backward": through the on_after_backward hooks; "optimizer": clipping, the step,
-# the scheduler; "between": the rest of on_train_batch_end, logging, the validation check and
-# the next batch's loading and on_train_batch_start hooks.
+# logging); "backward": through the on_after_backward hooks and out of the closure;
+# "optimizer": clipping, the step, the scheduler; "between": the rest of on_train_batch_end,
+# logging, the validation check and the next batch's loading and on_train_batch_start hooks.
 FRAMEWORK_PHASES = {
     "forward": "on_before_zero_grad", "zero_grad": "on_before_backward", "backward": "on_before_optimizer_step",
     "optimizer": "on_train_batch_end", "between": "on_train_batch_start",
