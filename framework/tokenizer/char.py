@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
 from framework.errors import ConfigError, DataError
+from framework.tokenizer.encoding import safe_chunks
 
 
 def train_char_tokenizer(train_text: str | Iterable[str], unk_token: str = "<unk>") -> Tokenizer:
@@ -31,8 +32,8 @@ def train_char_tokenizer(train_text: str | Iterable[str], unk_token: str = "<unk
     if len(unk_token) < 2:
         raise ConfigError(f"tokenizer.unk_token={unk_token!r} must be longer than one character.")
     characters: set[str] = set()
-    for block in (train_text,) if isinstance(train_text, str) else train_text:
-        characters.update(block)
+    for piece in safe_chunks(train_text):
+        characters.update(piece)
     if not characters:
         raise DataError("Cannot build a char tokenizer from an empty training split.")
     vocab = {char: index for index, char in enumerate(sorted(characters))}
