@@ -1,6 +1,7 @@
 # Set-up and the two everyday commands. Everything installs into .venv on first use.
 #   make train   -> train the default GPT on the Python standard library
 #   make test    -> run the test suite (including the slow end-to-end runs)
+#   make lint    -> ruff (lint and format) and the import layers (.importlinter)
 # A CPU-only Linux machine can take PyTorch's small CPU build with
 #   make train TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
@@ -12,7 +13,7 @@ BIN := $(VENV)/bin
 # the venv: installed there, torchmetrics would import it (about 1 s) in every process.
 TEST_DEPS := .test-deps/transformers
 
-.PHONY: install train test clean
+.PHONY: install train test lint clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +35,11 @@ $(TEST_DEPS)/.installed:
 
 test: install $(TEST_DEPS)/.installed
 	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .test-deps logs .pytest_cache

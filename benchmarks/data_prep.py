@@ -67,7 +67,9 @@ def write_corpus(path: Path, megabytes: float, shared: Path) -> int:
 def prepare_in_child(corpus: Path, cache: Path, vocab_size: int) -> dict:
     """Run the preparation in a fresh process; its result, with the process's peak RSS after
     its imports (``imported_kb``) and after the preparation (``peak_kb``)."""
-    output = subprocess.run([sys.executable, "-c", PREPARE, str(corpus), str(cache), str(vocab_size)], check=True, capture_output=True, text=True)
+    output = subprocess.run(
+        [sys.executable, "-c", PREPARE, str(corpus), str(cache), str(vocab_size)], check=True, capture_output=True, text=True
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 

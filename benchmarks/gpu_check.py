@@ -17,7 +17,7 @@ FLOPs per token are the framework's (``GPT.flops_per_token``: 6 N plus 12 n_laye
 block_size, PaLM appendix B).
 
 ``--host-loss-check`` reads each step's loss on the host to check it is finite (what the task
-does off CUDA) instead of the device-side check (``framework.tasks.nonfinite``), to measure what
+does off CUDA) instead of the device-side check (``framework.callbacks.nonfinite``), to measure what
 that read costs. ``--attention cudnn`` puts cuDNN's attention kernel ahead of FlashAttention-2 in
 SDPA's choice. ``--profile-steps N`` then runs N more steps under ``torch.profiler`` and prints
 the GPU time of their kernels by kind (matrix products, attention, Inductor's fused Triton
@@ -36,16 +36,19 @@ import pytorch_lightning as pl
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from framework.callbacks import NonFiniteLossGuard
 from framework.callbacks.throughput import flops_per_token, gpu_peak_flops, measured_matmul_flops
 from framework.data import LanguageModelingDataModule
 from framework.models import GPT
 from framework.strategy import FSDP2Strategy
 from framework.tasks import LanguageModelingTask
 
-class HostLossCheckTask(LanguageModelingTask):
-    """The task with its per-step host read of the loss, as off CUDA."""
 
-    def uses_device_loss_check(self, optimizer: torch.optim.Optimizer) -> bool:
+class HostLossCheck(NonFiniteLossGuard):
+    """The non-finite loss guard with its per-step host read of the loss, as off CUDA."""
+
+    @staticmethod
+    def uses_device_check(trainer, pl_module, optimizer) -> bool:
         return False
 
 
@@ -105,9 +108,13 @@ class KernelProfile(pl.Callback):
             kind = next((kind for kind, parts in KERNEL_KINDS.items() if any(part in name.lower() for part in parts)), "other")
             by_kind[kind] += microseconds
         lines = [f"GPU kernel time per step: {total / self.steps / 1000:.1f} ms"]
-        lines += [f"  {kind}: {microseconds / self.steps / 1000:.1f} ms ({microseconds / total:.0%})" for kind, microseconds in by_kind.items()]
+        lines += [
+            f"  {kind}: {microseconds / self.steps / 1000:.1f} ms ({microseconds / total:.0%})" for kind, microseconds in by_kind.items()
+        ]
         lines += ["slowest kernels (ms per step):"]
-        lines += [f"  {microseconds / self.steps / 1000:7.2f}  {name[:110]}" for name, microseconds in sorted(kernels, key=lambda k: -k[1])[:15]]
+        lines += [
+            f"  {microseconds / self.steps / 1000:7.2f}  {name[:110]}" for name, microseconds in sorted(kernels, key=lambda k: -k[1])[:15]
+        ]
         return "\n".join(lines)
 
 
@@ -136,23 +143,38 @@ def main() -> None:
     model = GPT(vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
     optimizer = {"_target_": "torch.optim.AdamW", "lr": 6e-4, "weight_decay": 0.1, "betas": [0.9, 0.95], "fused": cuda}
     scheduler = {"_target_": "framework.optim.constant", "warmup_steps": 0}
-    task_class = HostLossCheckTask if args.host_loss_check else LanguageModelingTask
-    task = task_class(model, optimizer=optimizer, scheduler=scheduler, compile_model=args.compile)
+    task = LanguageModelingTask(model, optimizer=optimizer, scheduler=scheduler, compile_model=args.compile)
+    guard = HostLossCheck() if args.host_loss_check else NonFiniteLossGuard()
     tokens = np.random.default_rng(0).integers(0, args.vocab_size, size=20_000_000, dtype=np.uint32)
     data = LanguageModelingDataModule(
-        tokens, tokens[:100_000], block_size=args.block_size, batch_size=args.batch_size,
-        num_train_samples=(args.steps + args.profile_steps) * args.batch_size, seed=0,
+        tokens,
+        tokens[:100_000],
+        block_size=args.block_size,
+        batch_size=args.batch_size,
+        num_train_samples=(args.steps + args.profile_steps) * args.batch_size,
+        seed=0,
     )
     timer = StepTimer(args.warmup, args.window, until=args.steps)
     profile = KernelProfile(first=args.steps, steps=args.profile_steps) if cuda and args.profile_steps else None
     trainer = pl.Trainer(
-        accelerator="gpu" if cuda else "cpu", devices=1, max_steps=args.steps + args.profile_steps, limit_val_batches=0,
-        precision="bf16-mixed", strategy=FSDP2Strategy() if args.strategy == "fsdp" else "auto",
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer] + ([profile] if profile else []),
+        accelerator="gpu" if cuda else "cpu",
+        devices=1,
+        max_steps=args.steps + args.profile_steps,
+        limit_val_batches=0,
+        precision="bf16-mixed",
+        strategy=FSDP2Strategy() if args.strategy == "fsdp" else "auto",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer, guard] + ([profile] if profile else []),
     )
     attention = (
-        sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH], set_priority=True)
-        if args.attention == "cudnn" else contextlib.nullcontext()
+        sdpa_kernel(
+            [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH], set_priority=True
+        )
+        if args.attention == "cudnn"
+        else contextlib.nullcontext()
     )
     with attention:
         trainer.fit(task, datamodule=data)
@@ -163,7 +185,7 @@ def main() -> None:
     peak = gpu_peak_flops(torch.device("cuda"), torch.bfloat16) if cuda else measured_matmul_flops(torch.bfloat16)
     mfu = f"{flops_per_token(model) * tokens_per_second / peak:.1%}" if peak else "n/a (no peak for this device)"
     print(
-        f"strategy={args.strategy} compile={args.compile} loss_check={'device' if task.nonfinite_guard is not None else 'host'} attention={args.attention} device={device} params={model.num_parameters():,} batch={args.batch_size}x{args.block_size} "
+        f"strategy={args.strategy} compile={args.compile} loss_check={'device' if guard.device_guard is not None else 'host'} attention={args.attention} device={device} params={model.num_parameters():,} batch={args.batch_size}x{args.block_size} "
         f"steps timed={len(timer.seconds) * args.window} median step={step_seconds * 1000:.1f} ms tokens/s={tokens_per_second:,.0f} MFU={mfu}"
     )
     if profile:

@@ -69,12 +69,20 @@ def main() -> None:
     torch.manual_seed(0)
     model = GPT(vocab_size=VOCAB_SIZE, block_size=BLOCK_SIZE, n_layer=4, n_head=4, n_embd=128)
     task = LanguageModelingTask(
-        model, optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3}, scheduler={"_target_": "framework.optim.constant", "warmup_steps": 0}
+        model,
+        optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3},
+        scheduler={"_target_": "framework.optim.constant", "warmup_steps": 0},
     )
     peak = PeakMemory()
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=args.steps, val_check_interval=args.steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[peak],
+        accelerator="cpu",
+        max_steps=args.steps,
+        val_check_interval=args.steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[peak],
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
         path = Path(scratch) / "train.bin"

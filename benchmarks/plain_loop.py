@@ -19,15 +19,22 @@ from framework.models import GPT
 from framework.optim.optimizer import parameter_groups
 from framework.optim.scheduler import warmup_cosine_multiplier
 
-
 # What each step's wall time is split into: window gathering and the learning rate; forward
 # pass with the loss; backward pass; gradient clipping; optimizer step with zero_grad.
 PHASES = ("data", "forward", "backward", "clip", "optimizer")
 
 
 def plain_steps(
-    model: GPT, optimizer: torch.optim.Optimizer, tokens: np.ndarray, steps: int, first_step: int,
-    batch_size: int = 12, block_size: int = 64, max_steps: int = 2000, warmup_steps: int = 100, min_ratio: float = 0.1,
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    tokens: np.ndarray,
+    steps: int,
+    first_step: int,
+    batch_size: int = 12,
+    block_size: int = 64,
+    max_steps: int = 2000,
+    warmup_steps: int = 100,
+    min_ratio: float = 0.1,
     seed: int = 0,
 ) -> list[dict[str, float]]:
     """Train ``steps`` optimizer steps from step ``first_step``; return each step's wall seconds

@@ -32,9 +32,18 @@ def first_step_seconds(scratch: Path, index: int) -> float:
     marker = scratch / f"first-step-{index}"
     environment = {**os.environ, "FIRST_STEP_FILE": str(marker), "PYTHONPATH": f"{PROJECT_ROOT / 'benchmarks'}{os.pathsep}{PROJECT_ROOT}"}
     command = [
-        sys.executable, "-m", "framework.train", "logger=csv", "trainer.max_steps=2", "trainer.val_check_interval=2",
-        "trainer.limit_val_batches=1", "scheduler.warmup_steps=1", "sample.max_new_tokens=1", "callbacks.progress_bar=null",
-        f"hydra.run.dir={scratch / f'run-{index}'}", "+callbacks.first_step._target_=first_step.FirstStepTime",
+        sys.executable,
+        "-m",
+        "framework.train",
+        "logger=csv",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=2",
+        "trainer.limit_val_batches=1",
+        "scheduler.warmup_steps=1",
+        "sample.max_new_tokens=1",
+        "callbacks.progress_bar=null",
+        f"hydra.run.dir={scratch / f'run-{index}'}",
+        "+callbacks.first_step._target_=first_step.FirstStepTime",
     ]
     start = time.time()
     subprocess.run(command, check=True, capture_output=True, env=environment, cwd=scratch)
@@ -52,8 +61,10 @@ def main() -> None:
         first_steps = [first_step_seconds(Path(scratch), index) for index in range(repeats)]
     print(f"python -c pass: {interpreter:.2f} s")
     print(f"import framework.train: {imports:.2f} s ({imports - interpreter:.2f} s over the interpreter)")
-    print(f"python -m framework.train to the end of the first optimizer step (default recipe, warm token cache): "
-          f"median {statistics.median(first_steps):.2f} s, min {min(first_steps):.2f} s, max {max(first_steps):.2f} s")
+    print(
+        f"python -m framework.train to the end of the first optimizer step (default recipe, warm token cache): "
+        f"median {statistics.median(first_steps):.2f} s, min {min(first_steps):.2f} s, max {max(first_steps):.2f} s"
+    )
 
 
 if __name__ == "__main__":

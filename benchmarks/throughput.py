@@ -39,7 +39,7 @@ from omegaconf import open_dict
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plain_loop import plain_setup, plain_steps  # noqa: E402
 
-from framework.training import train  # noqa: E402
+from framework.run.training import train  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UNTIMED_STEPS = 10
@@ -55,8 +55,11 @@ TOKENS_PER_STEP = 12 * 64
 # "optimizer": clipping, the step, the scheduler; "between": the rest of on_train_batch_end,
 # logging, the validation check and the next batch's loading and on_train_batch_start hooks.
 FRAMEWORK_PHASES = {
-    "forward": "on_before_zero_grad", "zero_grad": "on_before_backward", "backward": "on_before_optimizer_step",
-    "optimizer": "on_train_batch_end", "between": "on_train_batch_start",
+    "forward": "on_before_zero_grad",
+    "zero_grad": "on_before_backward",
+    "backward": "on_before_optimizer_step",
+    "optimizer": "on_train_batch_end",
+    "between": "on_train_batch_start",
 }
 
 
@@ -76,7 +79,7 @@ class InterleavedPlainLoops(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
         self.marks["on_train_batch_start"] = time.perf_counter()
-        # A step skipped for a non-finite loss (task.on_nonfinite_loss=skip) misses hooks: not timed.
+        # A step that missed a hook (none should) is not timed.
         if all(hook in self.marks for hook in ("start", *FRAMEWORK_PHASES.values())):
             ends = [self.marks["start"], *(self.marks[hook] for hook in FRAMEWORK_PHASES.values())]
             self.seconds["framework"].append({phase: end - start for phase, start, end in zip(FRAMEWORK_PHASES, ends, ends[1:])})
@@ -106,11 +109,20 @@ class InterleavedPlainLoops(pl.Callback):
 def interleaved_steps(data: Path, steps: int, overrides: list[str], root: Path) -> dict[str, list[dict[str, float]]]:
     """Seconds per phase of the framework's and the plain loops' steps, alternated, after the untimed ones."""
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            "experiment=shakespeare_char", f"data.path={data}", "logger=csv", f"trainer.max_steps={steps}",
-            f"trainer.val_check_interval={steps}", "trainer.limit_val_batches=1", "scheduler.warmup_steps=5",
-            "sample.max_new_tokens=1", *overrides,
-        ])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "experiment=shakespeare_char",
+                f"data.path={data}",
+                "logger=csv",
+                f"trainer.max_steps={steps}",
+                f"trainer.val_check_interval={steps}",
+                "trainer.limit_val_batches=1",
+                "scheduler.warmup_steps=5",
+                "sample.max_new_tokens=1",
+                *overrides,
+            ],
+        )
     if cfg.trainer.accumulate_grad_batches != 1:
         raise SystemExit(
             f"benchmarks/throughput.py compares whole optimizer steps batch by batch; trainer.accumulate_grad_batches="
@@ -130,7 +142,8 @@ def interleaved_steps(data: Path, steps: int, overrides: list[str], root: Path) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], usage="%(prog)s [--data DATA] [--rounds ROUNDS] [--steps STEPS] [override ...]",
+        description=__doc__.split("\n\n")[0],
+        usage="%(prog)s [--data DATA] [--rounds ROUNDS] [--steps STEPS] [override ...]",
         epilog="Other arguments are config overrides for the framework side, e.g. model.compile=true trainer.precision=bf16-mixed.",
     )
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt")
@@ -167,8 +180,10 @@ def main() -> None:
     for name, label in labels.items():
         print(f"{label}: {medians[name]:.2f} ms/step, {TOKENS_PER_STEP / medians[name] * 1000:,.0f} tokens/s")
     for name, ratios in round_ratios.items():
-        print(f"ratio framework/{name} tokens/s: {medians[name] / medians['framework']:.3f} of the medians; "
-              f"{statistics.median(ratios):.3f} median of the rounds' ratios ({min(ratios):.3f}-{max(ratios):.3f})")
+        print(
+            f"ratio framework/{name} tokens/s: {medians[name] / medians['framework']:.3f} of the medians; "
+            f"{statistics.median(ratios):.3f} median of the rounds' ratios ({min(ratios):.3f}-{max(ratios):.3f})"
+        )
     for name, step_phases in phases.items():
         split = ", ".join(f"{phase} {statistics.median(step[phase] for step in step_phases) * 1000:.2f}" for phase in step_phases[0])
         print(f"{name} phases, median ms: {split}")

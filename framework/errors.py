@@ -37,3 +37,11 @@ class CheckpointMismatchError(UserInputError, ValueError):
 
 class TrainingDivergedError(UserInputError, RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class MissingDependencyError(UserInputError, ImportError):
+    """An optional package a chosen feature needs is not installed; the message names the extra."""
+
+
+# The exit status of a command refused for bad input (the entry points print the error as one paragraph).
+USER_ERROR_STATUS = 2

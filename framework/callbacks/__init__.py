@@ -1,7 +1,7 @@
 """Lightning callbacks: the configurable ones (``conf/callbacks``) and the framework's own.
 
 The framework's own callbacks make runs resumable and their checkpoints self-describing;
-they are always added by ``framework.training.build_trainer``.
+``framework.run.training.build_trainer`` always adds them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,20 @@ import hydra.utils
 from pytorch_lightning import Callback
 
 from framework.callbacks.final_validation import ValidateAtLastStep
+from framework.callbacks.learning_rate import StepLearningRateMonitor
+from framework.callbacks.nonfinite import NonFiniteLossGuard
 from framework.callbacks.preemption import CheckpointOnSigterm
 from framework.callbacks.progress_bar import StepProgressBar
 from framework.callbacks.rng_state import SeedEachBatch
 from framework.callbacks.run_metadata import RunMetadataInCheckpoint
+from framework.callbacks.step_axis import LogAtGlobalStep
 from framework.callbacks.throughput import ThroughputLogger
 
 __all__ = [
     "CheckpointOnSigterm",
+    "LogAtGlobalStep",
+    "NonFiniteLossGuard",
+    "StepLearningRateMonitor",
     "RunMetadataInCheckpoint",
     "SeedEachBatch",
     "StepProgressBar",

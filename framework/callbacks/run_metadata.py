@@ -12,7 +12,7 @@ class RunMetadataInCheckpoint(pl.Callback):
     recipe's metadata (``model_arguments``, classifiers' ``label_names``) to checkpoints.
 
     A resumed run compares them with its own config and tokenizer; evaluation, generation,
-    prediction and export rebuild the model and tokenizer from them (``framework.loading``).
+    prediction and export rebuild the model and tokenizer from them (``framework.run.loading``).
     """
 
     def __init__(self, run_config: dict[str, Any], tokenizer_json: str, tokenizer_sha256: str, **recipe_metadata: Any) -> None:

@@ -102,8 +102,11 @@ class ThroughputLogger(pl.Callback):
         if not step_done or trainer.global_step % trainer.log_every_n_steps:
             return
         self.throughput.update(
-            time=self._now(pl_module), batches=self.batches, samples=self.batches * len(batch[0]),
-            lengths=self.tokens, flops=int(self.flops_per_token * (self.tokens - self.tokens_at_update)),
+            time=self._now(pl_module),
+            batches=self.batches,
+            samples=self.batches * len(batch[0]),
+            lengths=self.tokens,
+            flops=int(self.flops_per_token * (self.tokens - self.tokens_at_update)),
         )
         self.tokens_at_update = self.tokens
         metrics = self.throughput.compute()

@@ -8,7 +8,7 @@ from framework.checkpointing.resume import (
     last_checkpoint_path,
     resume_checkpoint,
 )
-from framework.checkpointing.sharded import consolidate, is_sharded_checkpoint, read_checkpoint_summary
+from framework.checkpointing.sharded import consolidate, consolidated_path, is_sharded_checkpoint, read_checkpoint_summary
 
 __all__ = [
     "RESUME_MODES",
@@ -16,6 +16,7 @@ __all__ = [
     "check_architecture",
     "check_resume_compatible",
     "consolidate",
+    "consolidated_path",
     "is_sharded_checkpoint",
     "last_checkpoint_path",
     "load_checkpoint_file",

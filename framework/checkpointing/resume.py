@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from torch import nn
 
 from framework.errors import CheckpointMismatchError, ConfigError
 
 log = logging.getLogger(__name__)
-# A resumed run writes into its own checkpoint directory on purpose.
-warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
 
 RESUME_MODES = ("auto", "never")
 # Config keys that may differ between attempts of one run without being hyperparameter changes.
@@ -31,8 +29,9 @@ def resume_checkpoint(resume: str, run_dir: Path) -> Path | None:
     Args:
         resume: ``auto`` resumes from ``run_dir``'s ``last.ckpt`` when there is one; ``never``
             starts fresh and refuses a run directory that already holds a checkpoint (so it is
-            not overwritten); any other value is a run directory, which the command line has
-            already made the run directory (``framework.cli``), and which must hold a checkpoint.
+            not overwritten); any other value is a run directory, which the config has made the
+            run directory (``hydra.run.dir``: ``${run_directory:...}`` in ``conf/hydra``), and which
+            must hold a checkpoint.
 
     Raises:
         ConfigError: ``never`` with an existing checkpoint, or a run directory without one.
@@ -74,7 +73,7 @@ def changed_hyperparameters(saved: Mapping[str, Any], current: Mapping[str, Any]
 
 def check_architecture(model: nn.Module, state_dict: Mapping[str, Any], prefix: str = "model.") -> None:
     """Raise CheckpointMismatchError unless ``state_dict`` has ``model``'s parameter names and shapes."""
-    saved = {name[len(prefix):]: tuple(value.shape) for name, value in state_dict.items() if name.startswith(prefix)}
+    saved = {name[len(prefix) :]: tuple(value.shape) for name, value in state_dict.items() if name.startswith(prefix)}
     built = {name: tuple(value.shape) for name, value in model.state_dict().items()}
     problems = [
         f"{name}: checkpoint {saved.get(name, 'absent')} vs model {built.get(name, 'absent')}"
@@ -102,6 +101,7 @@ def check_resume_compatible(checkpoint: Mapping[str, Any], current_config: Mappi
             f"{tokenizer_sha256[:12]} (different data, cleaning or tokenizer config), so token ids would "
             "not mean the same. Resume with the original data and tokenizer settings."
         )
-    changes = changed_hyperparameters(checkpoint.get("run_config", {}), current_config)
+    saved = OmegaConf.to_container(OmegaConf.create(checkpoint.get("run_config", {})), resolve=True)  # references kept in it
+    changes = changed_hyperparameters(saved, current_config)
     if changes:
         log.warning("Resuming with %d changed config value(s):\n  %s", len(changes), "\n  ".join(changes))

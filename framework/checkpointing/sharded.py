@@ -50,11 +50,16 @@ def read_checkpoint_summary(path: str | Path) -> dict[str, Any]:
     summary = load_checkpoint_file(Path(path) / METADATA_FILE)
     prefix = "state_dict."
     summary["state_dict"] = {
-        name[len(prefix):]: torch.empty(entry.size, dtype=entry.properties.dtype, device="meta")
+        name[len(prefix) :]: torch.empty(entry.size, dtype=entry.properties.dtype, device="meta")
         for name, entry in FileSystemReader(str(path)).read_metadata().state_dict_metadata.items()
         if name.startswith(prefix) and isinstance(entry, TensorStorageMetadata)
     }
     return summary
+
+
+def consolidated_path(path: Path) -> Path:
+    """Where a sharded checkpoint's single file goes by default: ``last.ckpt`` -> ``last-consolidated.ckpt``."""
+    return path.with_name(f"{path.stem}-consolidated.ckpt")
 
 
 def _optimizer_state_by_index(state: dict[str, Any]) -> dict[str, Any]:

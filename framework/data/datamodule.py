@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mmap
-import warnings
 
 import numpy as np
 import pytorch_lightning as pl
@@ -11,10 +10,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from framework.errors import DataError
-
-# Lightning warns that a mid-epoch resume repeats data unless the DataLoader is stateful; this
-# DataModule restores the sample position itself (see its state_dict), so the warning is wrong here.
-warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
 
 def check_split_length(split: str, num_tokens: int, block_size: int) -> None:
@@ -208,7 +203,9 @@ class SampledDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self._distributed():
-            return self._loader(self.train_set, DistributedSampler(self.train_set, self.trainer.world_size, self.trainer.global_rank, shuffle=False))
+            return self._loader(
+                self.train_set, DistributedSampler(self.train_set, self.trainer.world_size, self.trainer.global_rank, shuffle=False)
+            )
         return self._loader(self.train_set)
 
     def _evaluation_loader(self, dataset: Dataset) -> DataLoader:
@@ -265,4 +262,3 @@ class LanguageModelingDataModule(SampledDataModule):
         super().__init__(batch_size, num_workers)
         self.train_set = RandomWindows(train_tokens, block_size, num_train_samples, seed)
         self.val_set = SequentialWindows(val_tokens, block_size)
-

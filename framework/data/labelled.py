@@ -28,8 +28,8 @@ class LabelledTextFiles:
         train_file, val_file, test_file: file names inside ``path``; ``test_file`` may be null.
         format: ``tsv``, ``csv`` or ``jsonl``. Records are separated by ``\\n`` only, so a ``\\r``,
             form feed or U+2028 inside a text stays part of it.
-        text_column, label_column: column names (``header: true``), column indices as strings
-            (``header: false``), or JSONL field names.
+        text_column, label_column: column names (``header: true``), column indices from 0
+            (``header: false``; ``data.text_column=0``), or JSONL field names.
         header: whether the first line of a TSV/CSV file names the columns.
         quoting: ``none`` takes quote marks literally (SST-2 has stray ones); ``minimal`` reads
             CSV-style ``"quoted, fields"``.
@@ -45,8 +45,8 @@ class LabelledTextFiles:
     val_file: str
     test_file: str | None = None
     format: Format = "tsv"
-    text_column: str = "sentence"
-    label_column: str = "label"
+    text_column: str | int = "sentence"
+    label_column: str | int = "label"
     header: bool = True
     quoting: Quoting = "none"
     max_length: int = 100
@@ -77,12 +77,12 @@ class LabelledTextFiles:
         return read_labelled_file(self.file(split), self.format, self.text_column, self.label_column, self.header, self.quoting)
 
 
-def _column_index(path: Path, columns: list[str], wanted: str, key: str, header: bool) -> int:
+def _column_index(path: Path, columns: list[str], wanted: str | int, key: str, header: bool) -> int:
     if header:
-        if wanted not in columns:
+        if str(wanted) not in columns:
             raise DataError(f"{path} has no column '{wanted}' (data.{key}); its header has {columns}.")
-        return columns.index(wanted)
-    if not wanted.isdigit() or int(wanted) >= len(columns):
+        return columns.index(str(wanted))
+    if not str(wanted).isdigit() or int(wanted) >= len(columns):
         raise DataError(
             f"data.{key}={wanted!r}: {path} has no header (data.header=false), so columns are numbered "
             f"0..{len(columns) - 1}; give one of those."
@@ -91,7 +91,7 @@ def _column_index(path: Path, columns: list[str], wanted: str, key: str, header:
 
 
 def read_labelled_file(
-    path: Path, format: Format, text_column: str, label_column: str, header: bool, quoting: Quoting
+    path: Path, format: Format, text_column: str | int, label_column: str | int, header: bool, quoting: Quoting
 ) -> tuple[list[str], list[str]]:
     """Read ``(texts, labels)`` from one TSV, CSV or JSONL file; records end at ``\\n`` only.
 
@@ -103,7 +103,7 @@ def read_labelled_file(
     if lines and lines[-1] == "":
         lines.pop()
     if format == "jsonl":
-        return _read_jsonl(path, lines, text_column, label_column)
+        return _read_jsonl(path, lines, str(text_column), str(label_column))
     rows = _fields(path, lines, "\t" if format == "tsv" else ",", quoting)
     first = rows[0] if rows else []
     text_index = _column_index(path, first, text_column, "text_column", header)

@@ -7,7 +7,6 @@ import math
 import netrc
 import os
 import uuid
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -18,10 +17,8 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.loggers import CSVLogger, Logger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-from framework.sweep import sweep_name, varying_overrides
-
-# The run directory already holds .hydra/ and tokenizer.json; only metrics.csv is the CSV logger's.
-warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+from framework.logger.names import varying_overrides
+from framework.process_env import sweep_name
 
 
 def wandb_has_credentials() -> bool:
@@ -98,24 +95,44 @@ def wandb_logger(
     # A W&B sweep agent chooses the run id itself (WANDB_RUN_ID); otherwise the run directory's id.
     run_id = os.environ.get("WANDB_RUN_ID") or wandb_run_id(save_dir)
     return WandbLogger(
-        save_dir=save_dir, project=project, mode=mode, id=run_id, resume="allow",
-        name=name, group=group, tags=tags, **init_kwargs,
+        save_dir=save_dir,
+        project=project,
+        mode=mode,
+        id=run_id,
+        resume="allow",
+        name=name,
+        group=group,
+        tags=tags,
+        **init_kwargs,
     )
+
+
+def _wandb_runs(loggers: list[Logger]) -> list:
+    """The W&B runs of ``loggers``; none on processes other than rank 0, which start none."""
+    from pytorch_lightning.loggers import WandbLogger  # does not import wandb itself
+
+    if rank_zero_only.rank != 0:
+        return []
+    return [logger.experiment for logger in loggers if isinstance(logger, WandbLogger)]
 
 
 def define_wandb_metrics(loggers: list[Logger], metric_directions: Mapping[str, str]) -> None:
     """Plot every W&B metric against ``trainer/global_step``; summarise each validation metric
-    by its best value (``metric_directions``: the task's ``METRICS``, ``min`` or ``max``)."""
-    from pytorch_lightning.loggers import WandbLogger
+    by its best value and its final one (``{"min": ..., "last": ...}``; ``metric_directions``:
+    the task's ``METRICS``, ``min`` or ``max``)."""
+    for run in _wandb_runs(loggers):
+        run.define_metric("trainer/global_step")
+        run.define_metric("*", step_metric="trainer/global_step")
+        for name, direction in metric_directions.items():
+            if name.startswith("val/"):
+                run.define_metric(name, step_metric="trainer/global_step", summary=f"{direction},last")
 
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            run = logger.experiment
-            run.define_metric("trainer/global_step")
-            run.define_metric("*", step_metric="trainer/global_step")
-            for name, direction in metric_directions.items():
-                if name.startswith("val/"):
-                    run.define_metric(name, step_metric="trainer/global_step", summary=direction)
+
+def update_run_facts(loggers: list[Logger], facts: Mapping) -> None:
+    """Replace the run facts logged under ``run`` in the tracker's config (status, final
+    metrics, objective) with ``facts``, the run record as it ends."""
+    for run in _wandb_runs(loggers):
+        run.config.update({"run": dict(facts)}, allow_val_change=True)
 
 
 def rows_before_step(metrics_file: Path, step: int) -> list[dict[str, str]]:
@@ -128,11 +145,7 @@ def rows_before_step(metrics_file: Path, step: int) -> list[dict[str, str]]:
         return []
     with metrics_file.open(newline="") as file:
         rows = [{key: value for key, value in row.items() if value != ""} for row in csv.DictReader(file)]
-    return [
-        row
-        for row in rows
-        if int(row["step"]) < step or (int(row["step"]) == step and any(key.startswith("val/") for key in row))
-    ]
+    return [row for row in rows if int(row["step"]) < step or (int(row["step"]) == step and any(key.startswith("val/") for key in row))]
 
 
 class RunCSVLogger(CSVLogger):
@@ -166,14 +179,11 @@ def build_loggers(run_dir: str | Path, config: Mapping, resume_step: int | None 
     return loggers
 
 
-def finish_loggers(loggers: list[Logger]) -> None:
-    """Close tracker runs (W&B) so their files are complete before the process moves on."""
-    from pytorch_lightning.loggers import WandbLogger  # does not import wandb itself
-
-    if any(isinstance(logger, WandbLogger) for logger in loggers):
-        import wandb
-
-        wandb.finish()
+def finish_loggers(loggers: list[Logger], failed: bool = False) -> None:
+    """Close tracker runs (W&B) so their files are complete before the process moves on; a
+    ``failed`` run ends with exit code 1, which W&B shows as failed."""
+    for run in _wandb_runs(loggers):
+        run.finish(exit_code=1 if failed else 0)
 
 
 def log_sample(loggers: list[Logger], run_dir: Path, step: int, prompt: str, sample: str) -> None:

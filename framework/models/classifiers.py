@@ -50,6 +50,8 @@ class LSTMClassifier(nn.Module):
         ConfigError: non-positive sizes or dropout outside [0, 1).
     """
 
+    TASK_KIND = "classification"
+
     def __init__(
         self,
         vocab_size: int,
@@ -65,7 +67,11 @@ class LSTMClassifier(nn.Module):
         _check_dropout(dropout)
         self.embedding = nn.Embedding(vocab_size, n_embd)
         self.lstm = nn.LSTM(
-            n_embd, hidden_size, num_layers=n_layer, batch_first=True, bidirectional=bidirectional,
+            n_embd,
+            hidden_size,
+            num_layers=n_layer,
+            batch_first=True,
+            bidirectional=bidirectional,
             dropout=dropout if n_layer > 1 else 0.0,
         )
         self.dropout = nn.Dropout(dropout)
@@ -103,6 +109,8 @@ class TransformerClassifier(nn.Module):
     Raises:
         ConfigError: invalid sizes (see :class:`~framework.models.GPTConfig`) or pooling.
     """
+
+    TASK_KIND = "classification"
 
     def __init__(
         self,

@@ -48,8 +48,7 @@ class GPTConfig:
                 raise ConfigError(f"model.{name}={getattr(self, name)} must be a positive integer.")
         if self.n_embd % self.n_head:
             raise ConfigError(
-                f"model.n_embd={self.n_embd} is not divisible by model.n_head={self.n_head}; "
-                "choose n_head among the divisors of n_embd."
+                f"model.n_embd={self.n_embd} is not divisible by model.n_head={self.n_head}; choose n_head among the divisors of n_embd."
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1).")
@@ -147,6 +146,8 @@ class GPT(nn.Module):
         ConfigError: on an invalid configuration (see :class:`GPTConfig`).
         ValueError: in ``forward`` when ``T > block_size``.
     """
+
+    TASK_KIND = "language_modeling"
 
     def __init__(
         self,

@@ -32,6 +32,8 @@ class LSTMLanguageModel(nn.Module):
             ``hidden_size != n_embd``.
     """
 
+    TASK_KIND = "language_modeling"
+
     def __init__(
         self,
         vocab_size: int,
@@ -54,9 +56,7 @@ class LSTMLanguageModel(nn.Module):
             )
         self.embedding = nn.Embedding(vocab_size, n_embd)
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(
-            n_embd, hidden_size, num_layers=n_layer, dropout=dropout if n_layer > 1 else 0.0, batch_first=True
-        )
+        self.lstm = nn.LSTM(n_embd, hidden_size, num_layers=n_layer, dropout=dropout if n_layer > 1 else 0.0, batch_first=True)
         self.lm_head = nn.Linear(hidden_size, vocab_size)
         if tie_weights:
             self.lm_head.weight = self.embedding.weight

@@ -8,8 +8,6 @@ import hydra.utils
 import torch
 from torch import nn
 
-from framework.errors import ConfigError
-
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Split ``model``'s parameters into a decayed and a non-decayed group.
@@ -33,17 +31,11 @@ def build_optimizer(model: nn.Module, config: Mapping) -> torch.optim.Optimizer:
     """Instantiate the optimizer described by ``config`` over :func:`parameter_groups`.
 
     ``config`` is a ``conf/optimizer`` node: ``_target_`` (a ``torch.optim`` class), ``lr``,
-    ``weight_decay`` and the class's own arguments (``betas``, ``momentum``, ...).
-
-    Raises:
-        ConfigError: a negative ``lr`` or ``weight_decay``.
+    ``weight_decay`` and the class's own arguments (``betas``, ``momentum``, ...); the run's
+    config check (``framework.run.schema``) has made ``lr`` and ``weight_decay`` >= 0.
     """
     config = dict(config)
     weight_decay = float(config.pop("weight_decay", 0.0))
-    if float(config["lr"]) < 0 or weight_decay < 0:
-        raise ConfigError(
-            f"optimizer.lr={config['lr']} and optimizer.weight_decay={weight_decay} must both be >= 0."
-        )
     return hydra.utils.instantiate(config, params=parameter_groups(model, weight_decay), _convert_="all")
 
 

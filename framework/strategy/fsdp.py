@@ -44,7 +44,7 @@ class FSDP2Strategy(ModelParallelStrategy):
             False keeps them until backward (ZeRO-2 style, more memory, less communication).
         save_distributed_checkpoint: each rank writes its own shard (a checkpoint directory in
             the ``torch.distributed.checkpoint`` format); ``python -m
-            framework.checkpointing.consolidate`` turns one into a single file. False gathers
+            framework.consolidate`` turns one into a single file. False gathers
             the full state on rank 0 and writes one file.
         process_group_backend: ``gloo``/``nccl``; None picks by device.
     """
@@ -57,9 +57,7 @@ class FSDP2Strategy(ModelParallelStrategy):
         process_group_backend: str | None = None,
     ) -> None:
         if mixed_precision not in ("auto", "none", *_PARAM_DTYPES):
-            raise ConfigError(
-                f"strategy.mixed_precision={mixed_precision!r} is not one of auto, bf16, fp16, none."
-            )
+            raise ConfigError(f"trainer.strategy.mixed_precision={mixed_precision!r} is not one of auto, bf16, fp16, none.")
         super().__init__(
             data_parallel_size="auto",
             tensor_parallel_size=1,

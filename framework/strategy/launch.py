@@ -1,4 +1,4 @@
-"""How this process was started, and keeping every process of a run on one config.
+"""How this process was started: by Lightning, torchrun or SLURM, and as which rank.
 
 Three ways start the processes of a distributed run:
 
@@ -7,30 +7,19 @@ Three ways start the processes of a distributed run:
 - ``torchrun`` (TorchElastic) or ``srun`` (SLURM, also through Hydra's submitit launcher):
   every process runs the command; Lightning detects the environment and starts nothing.
 - A Hydra multirun job that needs several processes runs as its own single-run process
-  (:func:`run_sweep_job_in_own_process`), because Lightning's re-launch would repeat the whole
-  sweep's command line; see the README's "Sweeps of distributed runs".
+  (``framework.run.sweep.run_sweep_job_in_own_process``), because Lightning's re-launch would
+  repeat the whole sweep's command line; see the README's "Sweeps of distributed runs".
+
+Rank 0's resolved config reaches the other processes through ``framework.process_env``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
-from omegaconf import DictConfig, OmegaConf
-
-from framework.errors import UserInputError
-
-log = logging.getLogger(__name__)
-
-RANK_ZERO_CONFIG_ENV = "LM_FRAMEWORK_RANK_ZERO_CONFIG"
-USER_ERROR_STATUS = 2  # framework.cli.user_errors_exit
+from omegaconf import DictConfig
 
 
 def external_launcher() -> str | None:
@@ -82,56 +71,3 @@ def lightning_starts_processes(trainer: DictConfig) -> bool:
     strategy = trainer.strategy
     spawned = isinstance(strategy, str) and "spawn" in strategy
     return external_launcher() is None and requested_processes(trainer) > 1 and not spawned
-
-
-def share_config_with_started_processes(cfg: DictConfig) -> None:
-    """Hand the fully resolved ``cfg`` to the processes Lightning is about to start.
-
-    They inherit this process's environment and take the config from it
-    (:func:`config_of_rank_zero`), so values that resolve differently in another process
-    (``${hydra:job.name}``, ``${now:...}``, environment lookups) are the same on every rank.
-    """
-    os.environ[RANK_ZERO_CONFIG_ENV] = json.dumps(OmegaConf.to_container(cfg, resolve=True))
-
-
-def config_of_rank_zero(cfg: DictConfig) -> DictConfig:
-    """On a process Lightning started, rank 0's resolved config; elsewhere ``cfg`` unchanged."""
-    shared = os.environ.get(RANK_ZERO_CONFIG_ENV)
-    if shared is None or launch_rank() == 0:
-        return cfg
-    return OmegaConf.create(json.loads(shared))
-
-
-def single_run_command(overrides: list[str], output_dir: Path) -> list[str]:
-    """The command that runs one sweep job on its own: its overrides, its directory, and
-    ``hydra.mode=RUN`` (an Optuna search config sets ``MULTIRUN``, which would start a sweep)."""
-    quoted_dir = '"' + str(output_dir).replace("\\", "\\\\").replace('"', '\\"') + '"'  # Hydra's quoted-string grammar
-    return [
-        sys.executable, "-m", "framework.train", *overrides,
-        f"hydra.run.dir={quoted_dir}", "hydra.output_subdir=null", "hydra.mode=RUN",
-    ]
-
-
-def run_sweep_job_in_own_process(overrides: list[str], output_dir: Path, optimized_metric: str) -> float | None:
-    """Run one multirun job as its own single-run command (:func:`single_run_command`).
-
-    Lightning then starts the job's other processes from that command line, and all of them
-    have exited when this returns. The job's objective is read from its ``run.json``: a
-    diverged trial gives NaN (a failed trial for sweepers), a run with nothing to do None.
-
-    Raises:
-        UserInputError: the job refused its config or data (its one-paragraph error is above).
-        RuntimeError: the job failed for another reason (its log says why).
-    """
-    command = single_run_command(overrides, output_dir)
-    log.info("Running this job's processes from its own command line: %s", " ".join(command))
-    completed = subprocess.run(command, check=False)
-    record_path = output_dir / "run.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if completed.returncode == 0:
-        return record.get("objective", {}).get(optimized_metric)
-    if record.get("error_type") == "TrainingDivergedError":
-        return math.nan
-    if completed.returncode == USER_ERROR_STATUS:
-        raise UserInputError(f"The sweep job in {output_dir} refused its settings ({' '.join(overrides)}); its error is printed above.")
-    raise RuntimeError(f"The sweep job in {output_dir} failed with exit status {completed.returncode}; see {output_dir / 'train.log'}.")

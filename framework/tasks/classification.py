@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +37,7 @@ class ClassificationTask(TrainingTask):
         model: maps ``(ids (B, T) int64, mask (B, T) bool)`` to logits ``(B, 1)`` for two
             classes or ``(B, num_classes)`` for more.
         num_classes: classes in the training split (>= 2).
-        optimizer, scheduler, on_nonfinite_loss, compile_model: see
+        optimizer, scheduler, compile_model: see
             :class:`~framework.tasks.base.TrainingTask`.
 
     Logged against ``trainer/global_step``: ``train/loss`` (mean over the batch), ``val/loss``
@@ -46,8 +45,13 @@ class ClassificationTask(TrainingTask):
     ``val/auroc``; evaluating the test split logs the same names under ``test/``.
     """
 
+    KIND = "classification"
     METRICS = {
-        "train/loss": "min", "val/loss": "min", "val/acc": "max", "val/f1": "max", "val/auroc": "max",
+        "train/loss": "min",
+        "val/loss": "min",
+        "val/acc": "max",
+        "val/f1": "max",
+        "val/auroc": "max",
     }
 
     def __init__(
@@ -56,13 +60,13 @@ class ClassificationTask(TrainingTask):
         optimizer: Mapping,
         scheduler: Mapping,
         num_classes: int,
-        on_nonfinite_loss: Literal["stop", "skip"] = "stop",
         compile_model: bool = False,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, on_nonfinite_loss, compile_model)
+        super().__init__(model, optimizer, scheduler, compile_model)
         self.num_classes = num_classes
+        # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
         self.save_hyperparameters(
-            dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, num_classes=num_classes, on_nonfinite_loss=on_nonfinite_loss)
+            dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, num_classes=num_classes), logger=False
         )
         self.metrics = nn.ModuleDict({stage: evaluation_metrics(num_classes) for stage in ("val", "test")})
         # Sums, not means, so they reduce correctly across processes and batches of any size.
@@ -89,10 +93,9 @@ class ClassificationTask(TrainingTask):
             return F.binary_cross_entropy_with_logits(logits[:, 0], labels.float(), reduction="none"), probabilities[:, 1]
         return F.cross_entropy(logits, labels, reduction="none"), probabilities
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
-        loss = self.checked_loss(self._losses(batch)[0].mean())
-        if loss is not None:
-            self.log_training_loss(loss)
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self._losses(batch)[0].mean()
+        self.log_training_loss(loss)
         return loss
 
     def _evaluation_step(self, stage: str, batch) -> None:

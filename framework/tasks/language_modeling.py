@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +24,7 @@ class LanguageModelingTask(TrainingTask):
 
     Args:
         model: maps ``(B, T)`` int64 ids to ``(B, T, V)`` logits.
-        optimizer, scheduler, on_nonfinite_loss, compile_model: see
+        optimizer, scheduler, compile_model: see
             :class:`~framework.tasks.base.TrainingTask`.
         characters_per_token: ``(V,)`` float tensor, the characters each id stands for
             (``framework.tokenizer.characters_per_token``); None skips ``val/bpc``.
@@ -37,7 +36,7 @@ class LanguageModelingTask(TrainingTask):
     windows evaluated), and through LearningRateMonitor ``lr/decay`` and ``lr/no_decay``.
     """
 
-    # What this task logs, and whether lower or higher is better (for sweeps' objectives).
+    KIND = "language_modeling"
     METRICS = {"train/loss": "min", "val/loss": "min", "val/ppl": "min", "val/bpc": "min"}
 
     def __init__(
@@ -46,13 +45,11 @@ class LanguageModelingTask(TrainingTask):
         optimizer: Mapping,
         scheduler: Mapping,
         characters_per_token: torch.Tensor | None = None,
-        on_nonfinite_loss: Literal["stop", "skip"] = "stop",
         compile_model: bool = False,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, on_nonfinite_loss, compile_model)
-        self.save_hyperparameters(
-            dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, on_nonfinite_loss=on_nonfinite_loss)
-        )
+        super().__init__(model, optimizer, scheduler, compile_model)
+        # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
+        self.save_hyperparameters(dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config), logger=False)
         if characters_per_token is not None:
             self.register_buffer("characters_per_token", characters_per_token.float(), persistent=False)
         else:
@@ -76,10 +73,9 @@ class LanguageModelingTask(TrainingTask):
         inputs, targets = batch
         return self.cross_entropy(self.model(inputs), targets)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        loss = self.checked_loss(self._summed_loss(batch) / batch[1].numel())
-        if loss is not None:
-            self.log_training_loss(loss)
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._summed_loss(batch) / batch[1].numel()
+        self.log_training_loss(loss)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

@@ -2,11 +2,19 @@
 
 from framework.tokenizer.bpe import train_bpe_tokenizer
 from framework.tokenizer.char import train_char_tokenizer
-from framework.tokenizer.characters import characters_per_token
+from framework.tokenizer.characters import characters_per_token, unknown_token_id
 from framework.tokenizer.encoding import encode_to_file, encoded_chunks, safe_chunks, token_dtype, tokenizer_hash
 from framework.tokenizer.word import train_word_tokenizer
 
 __all__ = [
     "characters_per_token",
-    "encode_to_file", "encoded_chunks", "safe_chunks", "token_dtype", "tokenizer_hash", "train_bpe_tokenizer", "train_char_tokenizer",
-    "train_word_tokenizer"]
+    "encode_to_file",
+    "encoded_chunks",
+    "safe_chunks",
+    "token_dtype",
+    "tokenizer_hash",
+    "train_bpe_tokenizer",
+    "train_char_tokenizer",
+    "train_word_tokenizer",
+    "unknown_token_id",
+]

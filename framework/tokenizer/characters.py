@@ -15,6 +15,13 @@ def _byte_level_alphabet() -> dict[str, int]:
     return mapping
 
 
+def unknown_token_id(tokenizer: Tokenizer) -> int | None:
+    """The id of ``tokenizer``'s unknown token (what characters unseen in training encode to), or
+    None for a tokenizer without one (byte-level BPE)."""
+    token = getattr(tokenizer.model, "unk_token", None)
+    return tokenizer.token_to_id(token) if token else None
+
+
 def characters_per_token(tokenizer: Tokenizer) -> np.ndarray:
     """Characters of decoded text per token id, as a float64 array of length ``vocab_size``.
 
@@ -27,9 +34,9 @@ def characters_per_token(tokenizer: Tokenizer) -> np.ndarray:
     specials = {token.content for token in tokenizer.get_added_tokens_decoder().values()}
     byte_level = type(tokenizer.decoder).__name__ == "ByteLevel"
     alphabet = _byte_level_alphabet() if byte_level else {}
-    unk_token = getattr(tokenizer.model, "unk_token", None)
+    unknown_id = unknown_token_id(tokenizer)
     for token, index in tokenizer.get_vocab().items():
-        if token == unk_token:
+        if index == unknown_id:
             counts[index] = 1
         elif token in specials:
             counts[index] = 0

@@ -16,7 +16,6 @@ from tokenizers import Tokenizer
 from framework.cpus import usable_cpus
 from framework.tokenizer.tiktoken_bridge import tiktoken_encoding
 
-
 # A newline followed by a non-space character (``\s`` and ``str.isspace`` agree in Python's ``re``).
 _SAFE_CUT = re.compile(r"\n(?=\S)")
 

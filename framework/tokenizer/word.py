@@ -14,7 +14,9 @@ PAD_TOKEN = "<pad>"
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 
-def train_word_tokenizer(train_text: str | Iterable[str], num_words: int = 10_000, lowercase: bool = True, oov_token: str = "<unk>") -> Tokenizer:
+def train_word_tokenizer(
+    train_text: str | Iterable[str], num_words: int = 10_000, lowercase: bool = True, oov_token: str = "<unk>"
+) -> Tokenizer:
     """Keep the ``num_words`` most frequent words of ``train_text``; every other word is ``oov_token``.
 
     Text is lower-cased (``lowercase``), Keras' punctuation filter characters become spaces, and

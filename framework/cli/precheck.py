@@ -1,0 +1,203 @@
+"""The command line, checked before Hydra starts a job: config options and keys that do not
+exist, plugins that are not installed, and how the processes of a run were launched.
+
+Hydra refuses an unknown override with its own message (and a traceback with
+``HYDRA_FULL_ERROR=1``). :func:`check_command_line` composes the config first and names the
+bad option or key with the nearest valid ones. Values, types and cross-field rules are checked
+once, in the job, by ``framework.run.schema``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib.util
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, InstantiationException
+from omegaconf import DictConfig, open_dict
+from omegaconf.errors import OmegaConfBaseException
+from rich.console import Console
+
+from framework.errors import USER_ERROR_STATUS, ConfigError, MissingDependencyError, UserInputError
+from framework.run.schema import config_error, target_arguments, unknown_key_error
+from framework.strategy.launch import external_launcher
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+# The package extra that installs each Hydra plugin a config option needs.
+PLUGIN_EXTRAS = {
+    "hydra_plugins.hydra_joblib_launcher": "sweep",
+    "hydra_plugins.hydra_submitit_launcher": "sweep",
+    "hydra_plugins.hydra_optuna_sweeper": "sweep",
+}
+
+
+def _is_group(key: str) -> bool:
+    return key == "experiment" or (CONFIG_DIR / key.replace(".", "/")).is_dir()
+
+
+def _first_values(overrides: list[str]) -> list[str]:
+    """The overrides with each sweep (``a=1,2``) replaced by its first value.
+
+    Sweeps without a first value (``interval(...)`` for Optuna) are left out; each job checks
+    its own config when it starts.
+    """
+    plain = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if not override.is_sweep_override():
+            plain.append(override.input_line)
+            continue
+        try:
+            first = next(iter(override.sweep_string_iterator()))
+        except Exception:  # a sweep that only a sweeper can sample
+            continue
+        plain.append(f"{override.get_key_element()}={first}")
+    return plain
+
+
+def compose_job_config(config_name: str, overrides: list[str]) -> DictConfig:
+    """The job config as Hydra will compose it, with its ``hydra`` node; ``${hydra:...}`` values
+    resolve as in a job whose output directory is ``.`` (the real one exists only once Hydra
+    starts the job)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = "."
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    cfg = compose_job_config(config_name, overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def _group_options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def _unknown_path_error(base: DictConfig, key: str, item: str) -> ConfigError:
+    """The error for the first component of dotted ``key`` that ``base`` lacks.
+
+    Under an instantiable node, an argument its target accepts is named as such, with the
+    ``+key=value`` form that adds it; other names get the nearest arguments as suggestions.
+    """
+    parts, node = key.split("."), base
+    for depth, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node.keys():  # keys() includes ??? values
+            valid = list(node.keys()) if isinstance(node, DictConfig) else []
+            if isinstance(node, DictConfig) and "_target_" in node:
+                arguments = target_arguments(node._target_)
+                if part in arguments and depth == len(parts) - 1:
+                    return ConfigError(f"'{key}' is an argument of {node._target_} but not in the config; add it with +{item}.")
+                valid = sorted(set(valid) | set(arguments))
+            return unknown_key_error(".".join(parts[: depth + 1]), valid)
+        node = node[part]
+    return ConfigError(f"Config key '{key}' cannot be set.")
+
+
+def _has_key(cfg: DictConfig, key: str) -> bool:
+    """Whether dotted ``key`` is in ``cfg``, including keys whose value is still ``???``."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, DictConfig) or part not in node.keys():
+            return False
+        node = node._get_node(part)
+    return True
+
+
+def _explain_composition_error(config_name: str, overrides: list[str], error: HydraException) -> UserInputError:
+    """Turn Hydra's composition error into one paragraph naming the bad option or key."""
+    missing = re.search(r"Could not find '([^']+)'", str(error))
+    if missing:
+        group, _, choice = missing.group(1).rpartition("/")
+        if group in ("hydra/sweeper", "hydra/launcher"):
+            return MissingDependencyError(
+                f"{group}={choice} needs a Hydra plugin that is not installed; install the sweep extra: pip install 'lm-framework[sweep]'."
+            )
+        options = _group_options(group)
+        close = difflib.get_close_matches(choice, options, n=1, cutoff=0.5)
+        hint = f" Did you mean {group}={close[0]}?" if close else ""
+        return ConfigError(f"There is no {group} option '{choice}'.{hint} Options: {', '.join(options)}.")
+    base = _compose(config_name, [item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))])
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        if key.startswith(("+", "~", "hydra")) or _is_group(key) or _has_key(base, key):
+            continue
+        return _unknown_path_error(base, key, item)
+    return ConfigError(str(error).splitlines()[0])
+
+
+def _check_plugins_installed(hydra: DictConfig) -> None:
+    """The launcher and sweeper a config selects must be importable (their packages are extras)."""
+    for group in ("launcher", "sweeper"):
+        target = str(hydra[group].get("_target_", ""))
+        extra = next((extra for package, extra in PLUGIN_EXTRAS.items() if target.startswith(package)), None)
+        if extra and importlib.util.find_spec(target.split(".")[0] + "." + target.split(".")[1]) is None:
+            raise MissingDependencyError(
+                f"hydra/{group}={hydra.runtime.choices.get(f'hydra/{group}')} needs {target.split('.')[1]}, which is not "
+                f"installed; install the {extra} extra: pip install 'lm-framework[{extra}]'."
+            )
+
+
+def check_command_line(config_name: str, arguments: list[str]) -> None:
+    """Check a command's overrides before Hydra runs it (see the module's docstring).
+
+    Arguments with Hydra flags other than ``-m/--multirun`` are left to Hydra (``--help``,
+    ``--cfg``, ...). A sweep is checked with each swept key's first value.
+
+    Raises:
+        ConfigError: an unknown option or key, a value that cannot be resolved, or a process
+            started by torchrun or srun without a shared ``hydra.run.dir``.
+        MissingDependencyError: a launcher or sweeper whose plugin is not installed.
+    """
+    if any(argument.startswith("-") and argument not in ("-m", "--multirun") for argument in arguments):
+        return
+    overrides = [argument for argument in arguments if not argument.startswith("-")]
+    multirun = "-m" in arguments or "--multirun" in arguments
+    plain = _first_values([item for item in overrides if not item.startswith("hydra")])
+    try:
+        cfg = compose_job_config(config_name, [*plain, *(item for item in overrides if item.startswith("hydra"))])
+    except HydraException as error:
+        raise _explain_composition_error(config_name, plain, error) from None
+    except OmegaConfBaseException as error:
+        raise config_error(error) from None
+    _check_plugins_installed(cfg.hydra)
+    launcher = external_launcher()
+    if launcher and not multirun and not any(item.startswith("hydra.run.dir=") for item in overrides):
+        raise ConfigError(
+            f"This process is one of several started by {launcher}, and each would otherwise pick its own "
+            "time-stamped run directory. Give all of them the same one with hydra.run.dir=<dir>, for example "
+            "hydra.run.dir=logs/runs/$(date +%Y-%m-%d_%H-%M-%S) on the launching command line."
+        )
+
+
+@contextlib.contextmanager
+def user_errors_exit() -> Iterator[None]:
+    """Print a UserInputError as one paragraph on stderr and exit with status 2, no traceback.
+
+    Also when Hydra's ``instantiate`` wrapped it (a constructor that checks its arguments).
+    """
+    try:
+        yield
+    except (UserInputError, InstantiationException) as error:
+        cause = error if isinstance(error, UserInputError) else error.__cause__
+        if not isinstance(cause, UserInputError):
+            raise
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {cause}", highlight=False)
+        sys.exit(USER_ERROR_STATUS)
+
+
+def run_command(main, config_name: str) -> None:
+    """Check the command line (:func:`check_command_line`), then run the Hydra ``main``."""
+    with user_errors_exit():
+        check_command_line(config_name, sys.argv[1:])
+    main()

@@ -1,0 +1,104 @@
+"""Evaluating a finished run on its validation or test split, or on other data."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from omegaconf import OmegaConf, open_dict
+
+from framework.checkpointing.resume import flatten
+from framework.errors import ConfigError
+from framework.run.loading import load_run
+from framework.run.recipes import LanguageModelingRecipe, recipe_for
+from framework.run.schema import unknown_key_error, validate_config
+from framework.run.stored_config import make_paths_absolute
+from framework.tokenizer import unknown_token_id
+
+
+def language_model_data_facts(recipe: LanguageModelingRecipe) -> dict[str, int]:
+    """``tokens``: the target tokens the sequential validation windows score; ``unknown_tokens``:
+    how many of them are the tokenizer's unknown token (characters it never saw in training)."""
+    tokens, block_size = recipe.corpus.tokens("val"), recipe.cfg.data.block_size
+    targets = tokens[1 : 1 + (len(tokens) - 1) // block_size * block_size]
+    unknown_id = unknown_token_id(recipe.tokenizer)
+    return {"tokens": int(targets.size), "unknown_tokens": int(np.count_nonzero(targets == unknown_id)) if unknown_id is not None else 0}
+
+
+def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate ``run_dir``'s ``checkpoint`` on ``split``; return the result and append it to
+    ``<run_dir>/evaluations.jsonl``.
+
+    ``data`` overrides keys of the run's data config (``{"path": "other.txt"}``) before the data
+    is rebuilt with the run's own tokenizer; keys that follow an overridden one (the source's
+    ``path`` follows ``data.path``) follow it here too, and relative paths mean the working
+    directory.
+
+    Returns:
+        ``{"run_dir", "checkpoint", "step", "split", "data_overrides", "evaluated_at", "metrics"}``
+        with ``metrics`` named as in training (``val/loss``..., ``test/acc``...), and for a
+        language model ``data``: the target tokens scored and how many were unknown.
+
+    Raises:
+        ConfigError: an unknown split, a test split the data lacks, an unknown data key.
+        MissingInputError, DataError: missing run, checkpoint or data files.
+    """
+    if split not in ("val", "test"):
+        raise ConfigError(f"split={split!r} must be val or test.")
+    overrides = {f"data.{key}": value for key, value in flatten(dict(data or {})).items()}
+    loaded = load_run(run_dir, checkpoint)
+    cfg = loaded.config
+    for key in overrides:
+        if OmegaConf.select(cfg, key, default=KeyError) is KeyError:
+            raise unknown_key_error(key, list(cfg.data))
+    trained_model = OmegaConf.to_container(cfg.model, resolve=True)
+    for key, value in overrides.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+    changed = sorted(key for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if trained_model.get(key) != value)
+    if changed:
+        raise ConfigError(
+            f"{', '.join(overrides)} would change model.{', model.'.join(changed)}, which the trained model fixes "
+            f"({', '.join(f'{key}={trained_model.get(key)}' for key in changed)}); evaluate with values that keep them."
+        )
+    make_paths_absolute(cfg)
+    with open_dict(cfg):  # evaluation runs on one device with its own Trainer
+        cfg.trainer.update(strategy="auto", devices=1, num_nodes=1, accelerator="auto")
+        cfg.model.compile = False  # as load_run's task: a few batches would not repay compiling
+    validate_config(cfg)
+    recipe = recipe_for(cfg, trained=loaded.metadata)
+    language_model = loaded.kind == "language_modeling"
+    if split == "test" and (language_model or "test" not in recipe.splits):
+        raise ConfigError(
+            "split=test: this run's data has no test split (language-modelling data has train and val; labelled "
+            "data needs data.test_file=<file with labels>)."
+        )
+    trainer = pl.Trainer(
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=1.0,
+        limit_test_batches=1.0,
+    )
+    run = trainer.validate if split == "val" else trainer.test
+    (metrics,) = run(loaded.task, datamodule=recipe.datamodule(world_size=1), verbose=False)
+    record = {
+        "run_dir": str(loaded.run_dir),
+        "checkpoint": str(loaded.checkpoint),
+        "step": loaded.step,
+        "split": split,
+        "data_overrides": [f"{key}={value}" for key, value in overrides.items()],
+        "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {name: float(value) for name, value in metrics.items() if name != "step"},
+    }
+    if language_model:
+        record["data"] = language_model_data_facts(recipe)
+    with (loaded.run_dir / "evaluations.jsonl").open("a") as file:
+        file.write(json.dumps(record) + "\n")
+    return record
