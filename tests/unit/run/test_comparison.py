@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from framework.cli.compare import plot
 from framework.errors import MissingDependencyError
+from framework.run.comparison import plot
 
 
 def test_plotting_without_matplotlib_names_the_extra_to_install(monkeypatch, tmp_path):

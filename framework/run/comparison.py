@@ -1,0 +1,150 @@
+"""Comparing finished runs offline (``lmf-compare``).
+
+Reads each run's ``run.json`` and ``metrics.csv`` (so it works whichever logger was used) and
+prints one row per run: the config keys that differ between the runs, then the final and best
+values of the metrics, the parameter count and the wall time. ``--csv``/``--markdown`` write
+the table; ``--plot`` draws chosen metrics against the optimizer step, one line per run.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framework.checkpointing.resume import flatten
+from framework.errors import MissingDependencyError, MissingInputError
+from framework.run.record import read_record
+from framework.tasks import METRIC_DIRECTIONS
+
+# Keys that differ between any two runs without describing the experiment.
+RUN_SPECIFIC_KEYS = ("paths.", "logger.wandb.save_dir", "callbacks.model_checkpoint.dirpath", "trainer.default_root_dir", "resume")
+REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec", "perf/mfu")
+# Metrics where higher is better; the others are best when lowest.
+HIGHER_IS_BETTER = {name for name, direction in METRIC_DIRECTIONS.items() if direction == "max"} | {"perf/tokens_per_sec", "perf/mfu"}
+
+
+@dataclass
+class Run:
+    """One finished run as the comparison sees it."""
+
+    directory: Path
+    config: dict[str, Any]
+    history: list[dict[str, str]]
+    parameters: int | None
+    wall_seconds: float | None
+
+    def series(self, metric: str) -> list[tuple[int, float]]:
+        """``(step, value)`` of every logged value of ``metric``, in step order."""
+        points = [(int(row["step"]), float(row[metric])) for row in self.history if row.get(metric)]
+        return sorted(points)
+
+    def final(self, metric: str) -> float:
+        points = self.series(metric)
+        return points[-1][1] if points else math.nan
+
+    def best(self, metric: str) -> float:
+        values = [value for _, value in self.series(metric) if math.isfinite(value)]
+        return (max(values) if metric in HIGHER_IS_BETTER else min(values)) if values else math.nan
+
+
+def find_runs(paths: list[Path]) -> list[Run]:
+    """Every run directory (one holding ``run.json``) given, or directly inside a given sweep directory.
+
+    Raises:
+        MissingInputError: a path that is neither, or no run at all.
+    """
+    directories: list[Path] = []
+    for path in paths:
+        if (path / "run.json").is_file():
+            directories.append(path)
+        elif path.is_dir() and any((child / "run.json").is_file() for child in path.iterdir()):
+            directories.extend(sorted(child for child in path.iterdir() if (child / "run.json").is_file()))
+        else:
+            raise MissingInputError(f"{path} is neither a run directory (with run.json) nor a sweep directory of runs.")
+    return [_load(directory) for directory in directories]
+
+
+def _load(directory: Path) -> Run:
+    record = read_record(directory)
+    metrics_file = directory / "metrics.csv"
+    history = list(csv.DictReader(metrics_file.open(newline=""))) if metrics_file.exists() else []
+    wall = None
+    if record.get("ended_at"):
+        wall = (datetime.datetime.fromisoformat(record["ended_at"]) - datetime.datetime.fromisoformat(record["started_at"])).total_seconds()
+    return Run(directory, flatten(record["config"]), history, record.get("parameters"), wall)
+
+
+def differing_keys(runs: list[Run]) -> list[str]:
+    """Config keys whose values are not the same in every run, run-specific paths left out."""
+    keys = sorted({key for run in runs for key in run.config})
+    return [key for key in keys if not key.startswith(RUN_SPECIFIC_KEYS) and len({repr(run.config.get(key)) for run in runs}) > 1]
+
+
+def comparison_rows(runs: list[Run], sort_by: str) -> tuple[list[str], list[list[str]]]:
+    """The header and one row of strings per run, best final value of ``sort_by`` first."""
+    varying = differing_keys(runs)
+    metrics = [metric for metric in REPORTED_METRICS if any(run.series(metric) for run in runs)]
+    header = ["run", *varying, *(f"{kind} {metric}" for metric in metrics for kind in ("final", "best")), "parameters", "wall s"]
+    sign = -1 if sort_by in HIGHER_IS_BETTER else 1
+    ordered = sorted(runs, key=lambda run: (math.isnan(run.final(sort_by)), sign * run.final(sort_by)))
+    rows = []
+    for run in ordered:
+        cells = []
+        for metric in metrics:
+            cells += [f"{run.final(metric):.4f}", f"{run.best(metric):.4f}"]
+        rows.append(
+            [
+                run.directory.name,
+                *(str(run.config.get(key)) for key in varying),
+                *cells,
+                f"{run.parameters:,}" if run.parameters else "-",
+                f"{run.wall_seconds:.0f}" if run.wall_seconds is not None else "-",
+            ]
+        )
+    return header, rows
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", newline="") as file:
+        csv.writer(file).writerows([header, *rows])
+
+
+def write_markdown(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot(path: Path, runs: list[Run], metrics: list[str]) -> None:
+    """One panel per metric, ``metric`` against optimizer step, one line per run (matplotlib, Agg).
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed (the ``plot`` extra).
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependencyError(
+            "compare --plot draws with matplotlib, which is not installed; install the plot extra: pip install 'lm-framework[plot]'."
+        ) from None
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
+        for run in runs:
+            points = run.series(metric)
+            if points:
+                axis.plot(*zip(*points), marker=".", label=run.directory.name)
+        axis.set_xlabel("optimizer step")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
