@@ -30,11 +30,11 @@ from framework.run.schema import config_error, target_arguments, unknown_key_err
 from framework.strategy.launch import external_launcher
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
-# The package extra that installs each Hydra plugin a config option needs.
-PLUGIN_EXTRAS = {
-    "hydra_plugins.hydra_joblib_launcher": "sweep",
-    "hydra_plugins.hydra_submitit_launcher": "sweep",
-    "hydra_plugins.hydra_optuna_sweeper": "sweep",
+# Each Hydra plugin this project's configs select: the package it runs on, and the extra installing both.
+PLUGINS = {
+    "hydra_plugins.hydra_joblib_launcher": ("joblib", "sweep"),
+    "hydra_plugins.hydra_submitit_launcher": ("submitit", "sweep"),
+    "hydra_plugins.hydra_optuna_sweeper": ("optuna", "sweep"),
 }
 
 
@@ -137,15 +137,15 @@ def _explain_composition_error(config_name: str, overrides: list[str], error: Hy
 
 
 def _check_plugins_installed(hydra: DictConfig) -> None:
-    """The launcher and sweeper a config selects must be importable (their packages are extras)."""
+    """The launcher and sweeper a config selects, and the packages they run on, must be installed."""
     for group in ("launcher", "sweeper"):
         target = str(hydra[group].get("_target_", ""))
-        extra = next((extra for package, extra in PLUGIN_EXTRAS.items() if target.startswith(package)), None)
-        if extra and importlib.util.find_spec(target.split(".")[0] + "." + target.split(".")[1]) is None:
-            raise MissingDependencyError(
-                f"hydra/{group}={hydra.runtime.choices.get(f'hydra/{group}')} needs {target.split('.')[1]}, which is not "
-                f"installed; install the {extra} extra: pip install 'lm-framework[{extra}]'."
-            )
+        for plugin, (package, extra) in PLUGINS.items():
+            if target.startswith(plugin) and not all(importlib.util.find_spec(name) for name in (plugin, package)):
+                raise MissingDependencyError(
+                    f"hydra/{group}={hydra.runtime.choices.get(f'hydra/{group}')} needs {plugin.split('.')[1]} and {package}; "
+                    f"install the {extra} extra: pip install 'lm-framework[{extra}]'."
+                )
 
 
 def check_command_line(config_name: str, arguments: list[str]) -> None:
