@@ -127,7 +127,14 @@ def _explain_composition_error(config_name: str, overrides: list[str], error: Hy
         close = difflib.get_close_matches(choice, options, n=1, cutoff=0.5)
         hint = f" Did you mean {group}={close[0]}?" if close else ""
         return ConfigError(f"There is no {group} option '{choice}'.{hint} Options: {', '.join(options)}.")
-    base = _compose(config_name, [item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))])
+    groups = [item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))]
+    try:
+        base = _compose(config_name, groups)
+    except HydraException:  # a config group the command does not compose (evaluate, generate, ...)
+        settings = ", ".join(key for key in _compose(config_name, []).keys())
+        return ConfigError(
+            f"'{groups[0]}' selects a training config group, which {config_name} does not take; its settings are {settings}."
+        )
     for item in overrides:
         key = item.split("=", 1)[0]
         if key.startswith(("+", "~", "hydra")) or _is_group(key) or _has_key(base, key):

@@ -93,7 +93,7 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
         "checkpoint": str(loaded.checkpoint),
         "step": loaded.step,
         "split": split,
-        "data_overrides": [f"{key}={value}" for key, value in overrides.items()],
+        "data_overrides": [f"{key}={OmegaConf.select(cfg, key)}" for key in overrides],  # paths as made absolute
         "evaluated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "metrics": {name: float(value) for name, value in metrics.items() if name != "step"},
     }

@@ -97,7 +97,7 @@ def test_evaluate_on_another_corpus_with_unseen_characters(lm_run, tmp_path):
     other = tmp_path / "other.txt"
     other.write_text("Zoë paid 5€ for 漢字 tea — naïve!\n" * 300)
     record = evaluate(lm_run, data={"path": str(other)})
-    assert record["data_overrides"] == [f"data.path={other}"]
+    assert record["data_overrides"] == [f"data.path={other}"]  # absolute
     metrics = record["metrics"]
     assert math.isfinite(metrics["val/loss"]) and metrics["val/loss"] > 0
     # each unseen character is one <unk> token standing for one character, so bits per character
@@ -263,6 +263,7 @@ def test_evaluate_on_a_second_corpus_scores_that_corpus(lm_run, tmp_path, run_mo
     result = run_module("framework.evaluate", f"run_dir={lm_run}", "data.path=other.txt", cwd=tmp_path)  # relative to where it runs
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(result.stdout)
+    assert record["data_overrides"] == [f"data.path={other}"]  # recorded absolute
 
     # The same numbers computed directly: the last 10 % of the other text, in windows of block_size 32.
     run = load_run(lm_run)

@@ -21,6 +21,7 @@ def schemas():
         ("evaluate", ["run_dir=r", "splt=test"], "Unknown config key 'splt'. Did you mean 'split'?"),
         ("generate", ["run_dir=r", "top_k=many"], "top_k"),
         ("generate", ["run_dir=r", "prompt_text=x"], "'prompt_text'"),
+        ("evaluate", ["run_dir=r", "model=lstm"], "'model=lstm' selects a training config group, which evaluate does not take"),
     ],
 )
 def test_bad_settings_are_refused_naming_them(command, arguments, named):
