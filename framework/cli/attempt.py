@@ -7,15 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from hydra.errors import InstantiationException
-
-from framework.errors import UserInputError
-
-
-def _refused_input(error: BaseException | None) -> UserInputError | None:
-    if isinstance(error, InstantiationException):
-        error = error.__cause__
-    return error if isinstance(error, UserInputError) else None
+from framework.cli.precheck import refused_input
 
 
 class AttemptFiles:
@@ -49,7 +41,7 @@ class AttemptFiles:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
-        refused = _refused_input(error)
+        refused = refused_input(error)
         if refused is None or self.hydra_subdir is None or self._record_state() != self.record_before:
             return False  # not refused input, not rank 0, or training had started: everything stays
         self._close_log_files()

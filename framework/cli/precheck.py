@@ -187,6 +187,13 @@ def check_command_line(config_name: str, arguments: list[str]) -> None:
         )
 
 
+def refused_input(error: BaseException | None) -> UserInputError | None:
+    """The UserInputError ``error`` is, or that Hydra's ``instantiate`` wrapped in it; else None."""
+    if isinstance(error, InstantiationException):
+        error = error.__cause__
+    return error if isinstance(error, UserInputError) else None
+
+
 @contextlib.contextmanager
 def user_errors_exit() -> Iterator[None]:
     """Print a UserInputError as one paragraph on stderr and exit with status 2, no traceback.
@@ -196,8 +203,8 @@ def user_errors_exit() -> Iterator[None]:
     try:
         yield
     except (UserInputError, InstantiationException) as error:
-        cause = error if isinstance(error, UserInputError) else error.__cause__
-        if not isinstance(cause, UserInputError):
+        cause = refused_input(error)
+        if cause is None:
             raise
         Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {cause}", highlight=False)
         sys.exit(USER_ERROR_STATUS)
