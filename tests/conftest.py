@@ -62,6 +62,24 @@ def compose_train_config(overrides: list[str] = (), root: Path | None = None) ->
     return cfg
 
 
+def compose_prepare_config(overrides: list[str], root: Path) -> DictConfig:
+    """``conf/prepare.yaml`` composed with ``overrides``, its paths inside ``root``."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="prepare", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(root)
+        cfg.paths.log_dir = str(root / "logs")
+        cfg.paths.run_dir = str(root)
+        cfg.paths.cache_dir = str(root / "cache")
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def prepare_config():
+    """:func:`compose_prepare_config`, for fixtures of any scope."""
+    return compose_prepare_config
+
+
 @pytest.fixture(scope="session")
 def compose_config():
     """:func:`compose_train_config`, for fixtures of any scope."""

@@ -49,7 +49,14 @@ def _first_values(overrides: list[str]) -> list[str]:
     its own config when it starts.
     """
     plain = []
-    for override in OverridesParser.create().parse_overrides(overrides):
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as error:
+        raise ConfigError(
+            f"The command line cannot be parsed as Hydra overrides: {str(error).splitlines()[0]}. Quote values with "
+            "spaces, newlines or special characters (key='a value'); see https://hydra.cc/docs/advanced/override_grammar/basic/."
+        ) from None
+    for override in parsed:
         if not override.is_sweep_override():
             plain.append(override.input_line)
             continue

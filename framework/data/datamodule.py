@@ -28,15 +28,17 @@ RELEASE_EVERY = 64
 
 def release_mapped_pages(tokens: np.ndarray) -> None:
     """Unmap the pages of ``tokens``' file that this process has touched, if it is a read-only
-    memmap (as the token cache opens them); no-op for other arrays.
+    memmap (as the token cache opens them) or a :class:`~framework.data.prepared.ShardedTokens`
+    of them; no-op for other arrays.
 
     On Linux a page fault on a memmap can map a whole page-cache folio (up to megabytes with
     readahead), so random windows over a large file would count most of it in the process's
     resident set. The pages stay in the kernel's page cache; the next read maps them again.
     """
-    mapping = getattr(tokens, "_mmap", None)  # numpy's; views of a memmap share it
-    if isinstance(tokens, np.memmap) and tokens.mode == "r" and mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
-        mapping.madvise(mmap.MADV_DONTNEED)
+    for array in getattr(tokens, "shards", [tokens]):  # a prepared dataset's ShardedTokens: each shard
+        mapping = getattr(array, "_mmap", None)  # numpy's; views of a memmap share it
+        if isinstance(array, np.memmap) and array.mode == "r" and mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def splitmix64(values: np.ndarray) -> np.ndarray:

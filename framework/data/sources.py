@@ -82,11 +82,12 @@ class TextFileDocument:
             yield from decoded_blocks(file, self.path, self.errors)
 
 
-def decoded_blocks(file: BinaryIO, path: Path, errors: str = "strict") -> Iterator[str]:
+def decoded_blocks(file: BinaryIO, path: Path, errors: str = "strict", setting: str = "data.source.encoding_errors") -> Iterator[str]:
     """Decode ``file`` (opened in binary mode) as UTF-8, ``BLOCK_BYTES`` at a time.
 
     Raises:
-        DataError: invalid UTF-8 under ``errors="strict"``, naming ``path`` and the byte offset.
+        DataError: invalid UTF-8 under ``errors="strict"``, naming ``path``, the byte offset
+            and the ``setting`` that would replace it.
     """
     decoder = codecs.getincrementaldecoder("utf-8")(errors)
     offset = 0  # bytes handed to the decoder before this block
@@ -96,7 +97,7 @@ def decoded_blocks(file: BinaryIO, path: Path, errors: str = "strict") -> Iterat
             text = decoder.decode(raw, final=not raw)
         except UnicodeDecodeError as error:
             held = len(error.object) - len(raw)  # an incomplete character kept from the block before
-            raise DataError(invalid_utf8_message(path, error.object[error.start], offset - held + error.start)) from None
+            raise DataError(invalid_utf8_message(path, error.object[error.start], offset - held + error.start, setting)) from None
         if text:
             yield text
         if not raw:
@@ -104,11 +105,12 @@ def decoded_blocks(file: BinaryIO, path: Path, errors: str = "strict") -> Iterat
         offset += len(raw)
 
 
-def invalid_utf8_message(path: Path, byte: int, offset: int) -> str:
-    """The message for invalid UTF-8 in ``path``: the ``byte`` at fault, its ``offset`` in bytes, the remedies."""
+def invalid_utf8_message(path: Path, byte: int, offset: int, setting: str = "data.source.encoding_errors") -> str:
+    """The message for invalid UTF-8 in ``path``: the ``byte`` at fault, its ``offset`` in bytes,
+    the remedies (``setting`` chooses replacement)."""
     return (
         f"{path} is not valid UTF-8: byte 0x{byte:02x} at byte offset {offset}. "
-        "Convert the file to UTF-8, or set data.source.encoding_errors=replace to substitute U+FFFD."
+        f"Convert the file to UTF-8, or set {setting}=replace to substitute U+FFFD."
     )
 
 

@@ -21,7 +21,8 @@ from torch import nn
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
 from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
 from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, pad_id
-from framework.errors import ConfigError, DataError
+from framework.data.prepared import PreparedCorpus
+from framework.errors import CheckpointMismatchError, ConfigError, DataError
 from framework.run.report import sample_texts
 from framework.tokenizer import characters_per_token, tokenizer_hash
 
@@ -40,6 +41,12 @@ def labelled_data(data: DictConfig) -> bool:
     """Whether a ``conf/data`` node describes labelled files (it builds a ``LabelledTextFiles``)
     rather than a text corpus."""
     return "_target_" in data
+
+
+def prepared_data(data: DictConfig) -> bool:
+    """Whether a ``conf/data`` node names a dataset made by ``framework.prepare`` (``data=prepared``:
+    a ``path`` and no ``source`` to read) rather than text to read, clean and tokenize."""
+    return not labelled_data(data) and "source" not in data
 
 
 class Recipe(Protocol):
@@ -79,12 +86,15 @@ def steps_per_epoch(samples_per_epoch: int, cfg: DictConfig, world_size: int) ->
     return math.ceil(samples_per_epoch / (cfg.data.batch_size * cfg.trainer.accumulate_grad_batches * world_size))
 
 
-def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> TokenizedCorpus:
-    """Read ``cfg.data.source``, clean, split, train the tokenizer and fill the token cache.
+def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> TokenizedCorpus | PreparedCorpus:
+    """Read ``cfg.data.source``, clean, split, train the tokenizer and fill the token cache; or
+    open the prepared dataset ``data=prepared`` names.
 
     With ``tokenizer`` (a finished run's), that tokenizer encodes the text instead of a newly
     trained one; the cache entry is keyed by its hash.
     """
+    if prepared_data(cfg.data):
+        return open_prepared(cfg, tokenizer)
     documents = hydra.utils.instantiate(cfg.data.source).read()
     if tokenizer is None:
         train_tokenizer, tokenizer_config = hydra.utils.instantiate(cfg.tokenizer), OmegaConf.to_container(cfg.tokenizer, resolve=True)
@@ -98,6 +108,23 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
         tokenizer_config=tokenizer_config,
         cache_dir=cfg.paths.cache_dir,
     )
+    for split in ("train", "val"):
+        check_split_length(split, corpus.meta["tokens"][split], cfg.data.block_size)
+    return corpus
+
+
+def open_prepared(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> PreparedCorpus:
+    """The prepared dataset ``data.path`` names, its splits checked against ``block_size``.
+
+    Raises:
+        CheckpointMismatchError: ``tokenizer`` (a finished run's) is not the dataset's.
+    """
+    corpus = PreparedCorpus(cfg.data.path)
+    if tokenizer is not None and tokenizer_hash(tokenizer) != corpus.meta["tokenizer_sha256"]:
+        raise CheckpointMismatchError(
+            f"data.path={cfg.data.path} was tokenized with another tokenizer than the run's; evaluate on a dataset "
+            "prepared with the run's tokenizer (prepare tokenizer.path=<run>/tokenizer.json)."
+        )
     for split in ("train", "val"):
         check_split_length(split, corpus.meta["tokens"][split], cfg.data.block_size)
     return corpus

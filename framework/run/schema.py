@@ -33,7 +33,7 @@ from omegaconf.errors import OmegaConfBaseException
 from framework.data.cleaning import validate_cleaning
 from framework.data.token_cache import check_val_fraction
 from framework.errors import ConfigError
-from framework.run.recipes import labelled_data, model_kind, task_kind
+from framework.run.recipes import labelled_data, model_kind, prepared_data, task_kind
 from framework.strategy.launch import requested_processes
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -52,6 +52,14 @@ class DataSchema:
     batch_size: int
     num_workers: int
     path: str | None = None
+
+
+@dataclass
+class PreparedDataSchema:
+    path: str
+    block_size: int
+    batch_size: int
+    num_workers: int
 
 
 @dataclass
@@ -258,6 +266,8 @@ def check_structure(cfg: DictConfig) -> None:
         schema, value = TOP_LEVEL[key], value_of(cfg, key, key)
         if key == "data" and labelled_data(value):
             schema = _Instantiable  # labelled files for classification (framework.data.LabelledTextFiles)
+        elif key == "data" and prepared_data(value):
+            schema = PreparedDataSchema
         if schema is _Instantiable:
             check_instantiable(value, key)
         elif schema is _InstantiableMap:
@@ -281,8 +291,9 @@ def _require(condition: bool, message: str) -> None:
 def _check_language_modeling_data(data: DictConfig, model: DictConfig) -> None:
     for key in ("block_size", "batch_size"):
         _require(data[key] >= 1, f"data.{key}={data[key]} must be at least 1.")
-    check_val_fraction(data.val_fraction)
-    validate_cleaning(data.cleaning)
+    if not prepared_data(data):
+        check_val_fraction(data.val_fraction)
+        validate_cleaning(data.cleaning)
     if "block_size" in model and typed_key(model, "block_size", "model.block_size") == "model.block_size":
         _require(
             data.block_size <= model.block_size,

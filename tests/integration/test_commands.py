@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from framework.checkpointing import load_checkpoint_file
 from framework.data.labelled import read_labelled_file
@@ -164,10 +165,18 @@ def test_predict_command_writes_one_label_and_probability_per_line(classifier_ru
     (tmp_path / "input.txt").write_text("a charming and moving film\n\nthe worst , most boring mess of the year\n")
     result = run_module("framework.predict", f"run_dir={run_dir}", "input=input.txt", "output=out.tsv", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    missing = run_module("framework.predict", f"run_dir={run_dir}", "input=missing.txt", cwd=tmp_path)
-    assert missing.returncode == 2 and "Input file missing.txt does not exist; check input" in missing.stderr
     rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
     assert len(rows) == 3 and all(label in ("0", "1") and 0.5 <= float(probability) <= 1 for label, probability in rows)
+
+
+def test_predict_names_a_missing_input_file(tmp_path, monkeypatch, capsys):
+    from framework.cli.predict import predict_job
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        predict_job(OmegaConf.create({"run_dir": str(tmp_path), "input": "missing.txt", "checkpoint": "best", "batch_size": 1}))
+    assert exit_info.value.code == 2
+    assert "Input file missing.txt does not exist; check input" in capsys.readouterr().err
 
 
 @pytest.mark.slow

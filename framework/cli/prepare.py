@@ -1,0 +1,33 @@
+"""Prepare a corpus for training: ``lmf-prepare`` or ``python -m framework.prepare``.
+
+    python -m framework.prepare input.path='corpus/*.jsonl.gz' [prepare/filters=[clean,length,c4]] \\
+      [prepare/dedup=exact|none] [tokenizer=bpe|char|word] [prepare/executor=local] [output.dir=<folder>]
+
+Composes ``conf/prepare.yaml`` (``--help``, ``--cfg job``), runs the stages on datatrove's
+executor, prints a table of what each step kept and removed, and the dataset folder to train
+on with ``data=prepared data.path=<folder>``. Bad input exits with status 2 and one paragraph.
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from framework.cli.precheck import CONFIG_DIR, run_command, user_errors_exit
+from framework.cli.process import configure_process
+from framework.prepare.pipeline import prepare
+from framework.prepare.report import print_report, quiet_datatrove
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="prepare")
+def prepare_job(cfg: DictConfig) -> None:
+    quiet_datatrove()
+    with user_errors_exit():
+        dataset = prepare(cfg)
+    print_report(dataset)
+
+
+def main() -> None:
+    """The console script ``lmf-prepare``."""
+    configure_process()
+    run_command(prepare_job, "prepare")
