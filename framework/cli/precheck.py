@@ -162,6 +162,19 @@ def _check_plugins_installed(hydra: DictConfig) -> None:
                 )
 
 
+def _check_prepared_data_tokenizer(cfg: DictConfig, overrides: list[str]) -> None:
+    """A prepared dataset brings its tokenizer: a tokenizer chosen on the command line would be ignored."""
+    data = cfg.get("data")
+    if not isinstance(data, DictConfig) or "source" in data or "_target_" in data or "mixture" not in data:
+        return
+    chosen = [item for item in overrides if re.match(r"[+~]*tokenizer(\.|=)", item)]
+    if chosen:
+        raise ConfigError(
+            f"data=prepared takes its tokenizer from the dataset (tokenizer.json beside its manifest); "
+            f"drop {', '.join(chosen)}. To tokenize with another tokenizer, prepare the corpus with it."
+        )
+
+
 def check_command_line(config_name: str, arguments: list[str]) -> None:
     """Check a command's overrides before Hydra runs it (see the module's docstring).
 
@@ -169,8 +182,9 @@ def check_command_line(config_name: str, arguments: list[str]) -> None:
     ``--cfg``, ...). A sweep is checked with each swept key's first value.
 
     Raises:
-        ConfigError: an unknown option or key, a value that cannot be resolved, or a process
-            started by torchrun or srun without a shared ``hydra.run.dir``.
+        ConfigError: an unknown option or key, a value that cannot be resolved, a tokenizer
+            chosen for prepared data, or a process started by torchrun or srun without a shared
+            ``hydra.run.dir``.
         MissingDependencyError: a launcher or sweeper whose plugin is not installed.
     """
     if any(argument.startswith("-") and argument not in ("-m", "--multirun") for argument in arguments):
@@ -185,6 +199,7 @@ def check_command_line(config_name: str, arguments: list[str]) -> None:
     except OmegaConfBaseException as error:
         raise config_error(error) from None
     _check_plugins_installed(cfg.hydra)
+    _check_prepared_data_tokenizer(cfg, plain)
     launcher = external_launcher()
     if launcher and not multirun and not any(item.startswith("hydra.run.dir=") for item in overrides):
         raise ConfigError(

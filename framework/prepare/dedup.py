@@ -1,5 +1,6 @@
-"""Deduplication stages (``cfg.dedup``): none, or datatrove's exact deduplication on the
-normalized text (:func:`framework.prepare.steps.normalized_text`)."""
+"""Deduplication stages (``cfg.dedup``): none, datatrove's exact deduplication on the
+normalized text (:func:`framework.prepare.steps.normalized_text`), or its MinHash near
+deduplication (Broder, 1997; the LSH banding of Leskovec, Rajaraman & Ullman, ch. 3)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from framework.errors import ConfigError
 from framework.prepare.stages import Stage, StageRunner
 from framework.prepare.steps import normalized_text
 
-METHODS = ("none", "exact")
+METHODS = ("none", "exact", "minhash")
+MINHASH_KEYS = ("n_grams", "num_buckets", "hashes_per_bucket", "seed")
 
 
 def dedup_stages(dedup, runner: StageRunner) -> list[Stage]:
@@ -24,6 +26,8 @@ def dedup_stages(dedup, runner: StageRunner) -> list[Stage]:
         raise ConfigError(f"dedup.method={dedup.method!r}; valid methods are {', '.join(METHODS)}.")
     if dedup.method == "none":
         return []
+    if dedup.method == "minhash":
+        return minhash_stages(dedup, runner)
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -40,5 +44,58 @@ def dedup_stages(dedup, runner: StageRunner) -> list[Stage]:
             "exact-filter",
             {},
             lambda output: [JsonlReader(output_of(3)), ExactDedupFilter(output_of(1), config), JsonlWriter(str(output))],
+        ),
+    ]
+
+
+def detection_probability(jaccard: float, num_buckets: int, hashes_per_bucket: int) -> float:
+    """The probability that two documents of word n-gram Jaccard similarity ``jaccard`` share
+    at least one of ``b`` buckets of ``r`` MinHash values: ``1 - (1 - J**r)**b``."""
+    return 1 - (1 - jaccard**hashes_per_bucket) ** num_buckets
+
+
+def minhash_threshold(num_buckets: int, hashes_per_bucket: int) -> float:
+    """The usual LSH threshold ``(1 / b) ** (1 / r)``: where the detection probability rises
+    steeply (0.72 for 14 buckets of 8 hashes, detected with probability 0.65)."""
+    return (1 / num_buckets) ** (1 / hashes_per_bucket)
+
+
+def minhash_stages(dedup, runner: StageRunner) -> list[Stage]:
+    """datatrove's four MinHash stages: signatures of word ``n_grams`` per task, one task per
+    bucket finding documents that share all ``hashes_per_bucket`` hashes of a bucket, one task
+    clustering them (union-find), and a filter keeping one document per cluster.
+
+    Raises:
+        ConfigError: a setting below 1.
+    """
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    for key in MINHASH_KEYS[:3]:
+        if dedup[key] < 1:
+            raise ConfigError(f"dedup.{key}={dedup[key]} must be at least 1.")
+    config = MinhashConfig(n_grams=dedup.n_grams, num_buckets=dedup.num_buckets, hashes_per_bucket=dedup.hashes_per_bucket, seed=dedup.seed)
+    settings = {key: dedup[key] for key in MINHASH_KEYS}
+
+    def output_of(stages_back: int) -> str:
+        return str(runner.runs[-stages_back].directory / "output")
+
+    return [
+        Stage("minhash-signature", settings, lambda output: [JsonlReader(output_of(1)), MinhashDedupSignature(str(output), config)]),
+        Stage(
+            "minhash-buckets", {}, lambda output: [MinhashDedupBuckets(output_of(1), str(output), config=config)], tasks=dedup.num_buckets
+        ),
+        Stage("minhash-cluster", {}, lambda output: [MinhashDedupCluster(output_of(1), str(output), config=config)], tasks=1),
+        Stage(
+            "minhash-filter",
+            {},
+            lambda output: [JsonlReader(output_of(4)), MinhashDedupFilter(output_of(1)), JsonlWriter(str(output))],
         ),
     ]

@@ -1,7 +1,7 @@
 """``manifest.json`` of a prepared dataset: what went in, what each step did, what came out.
 
 Fields: ``format``, ``hash`` (of every setting and input that decides the content),
-``inputs`` (path, bytes, xxh3-128 of the content), ``stages`` (per stage, per step, datatrove's
+``name`` (the source's), ``inputs`` (path, bytes, xxh3-128 of the content), ``stages`` (per stage, per step, datatrove's
 counters: documents in, dropped with the reason, forwarded), ``tokens`` and ``documents`` per
 split, ``token_dtype``, ``eos_token``, ``tokenizer`` (sha256, vocab_size, eos_id, sample_bytes),
 ``config`` (resolved) and ``versions``.
@@ -92,12 +92,13 @@ def split_figures(folder: Path) -> dict:
     }
 
 
-def write(output: Path, hash_: str, cfg: DictConfig, inputs: list[dict], runs: list[StageRun], tokenizer: dict) -> dict:
+def write(output: Path, hash_: str, cfg: DictConfig, name: str, inputs: list[dict], runs: list[StageRun], tokenizer: dict) -> dict:
     """Write ``output/manifest.json`` (last, so its presence marks a finished dataset); return it."""
     splits = {split: split_figures(output / split) for split in ("train", "val")}
     record = {
         "format": FORMAT,
         "hash": hash_,
+        "name": name,
         "inputs": inputs,
         "stages": [{"stage": run.name, "directory": str(run.directory), "steps": step_counters(run.stats)} for run in runs],
         "splits": splits,

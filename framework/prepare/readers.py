@@ -61,7 +61,7 @@ class _LocalFilesReader(BaseDiskReader):
 
     def __init__(self, files: list[Path], text_field: str, encoding_errors: str) -> None:
         root = Path(os.path.commonpath([str(path.parent) for path in files]))
-        super().__init__(str(root), text_key=text_field, recursive=True, glob_pattern=None)
+        super().__init__(str(root), text_key="text", recursive=True, glob_pattern=None)
         self.relative = sorted(str(path.relative_to(root)) for path in files)
         self.root, self.text_field, self.encoding_errors = root, text_field, encoding_errors
 
@@ -71,6 +71,10 @@ class _LocalFilesReader(BaseDiskReader):
         for document in self.read_files_shard(self.relative[rank::world_size]):
             self.update_doc_stats(document)
             yield document
+
+    def document(self, text: str, filepath: str, index: int):
+        """A datatrove Document of ``text`` (None for empty text, which readers skip)."""
+        return self.get_document_from_dict({"text": text}, filepath, index) if text else None
 
     def _open(self, path: Path):
         raw = path.open("rb")
@@ -97,7 +101,7 @@ class TextFileReader(_LocalFilesReader):
             text = "".join(decoded_blocks(file, path, self.encoding_errors, "input.encoding_errors"))
         pieces = BLANK_LINES.split(text) if self.documents == "paragraphs" else [text]
         for index, piece in enumerate(piece for piece in pieces if piece.strip()):
-            yield self.get_document_from_dict({"text": piece}, filepath, index)
+            yield self.document(piece, filepath, index)
 
 
 class JsonlFileReader(_LocalFilesReader):
@@ -132,7 +136,8 @@ class JsonlFileReader(_LocalFilesReader):
                             f"{path} line {line_number} has no string field {self.text_field!r}; "
                             "set input.text_field to the field that holds the text."
                         )
-                    yield self.get_document_from_dict({"text": record[self.text_field]}, filepath, line_number)
+                    if document := self.document(record[self.text_field], filepath, line_number):
+                        yield document
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             raise DataError(f"{path} is not a complete gzip file ({error}); check the file or download it again.") from None
 
@@ -162,8 +167,8 @@ class ParquetFileReader(_LocalFilesReader):
         row = 0
         for batch in table.iter_batches(columns=[self.text_field]):
             for text in batch.column(0).to_pylist():
-                if text is not None:
-                    yield self.get_document_from_dict({"text": text}, filepath, row)
+                if document := self.document(text, filepath, row):
+                    yield document
                 row += 1
 
 

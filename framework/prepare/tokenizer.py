@@ -21,23 +21,35 @@ from framework.tokenizer import tokenizer_hash
 OUR_KEYS = ("sample_bytes", "path")
 
 
-def training_sample(documents: Path, val_fraction: float, sample_bytes: int) -> Iterator[str]:
-    """The texts of the training split's documents in ``documents`` (datatrove's JSONL output,
-    files in name order), separated by blank lines, until ``sample_bytes`` UTF-8 bytes."""
-    remaining = sample_bytes
+def _training_texts(documents: Path, val_fraction: float) -> Iterator[str]:
+    """The texts of the training split's documents in ``documents`` (datatrove's JSONL output), files in name order."""
     for path in sorted(documents.glob("*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as file:
             for line in file:
                 text = json.loads(line)["text"]
-                if validation_document(text, val_fraction):
-                    continue
-                yield text + "\n\n"
-                remaining -= len(text.encode()) + 2
-                if remaining <= 0:
-                    return
+                if not validation_document(text, val_fraction):
+                    yield text
 
 
-def prepared_tokenizer(config: DictConfig, eos_token: str, documents: Path, val_fraction: float, cache: Path) -> tuple[Path, dict]:
+def training_sample(documents: list[Path], val_fraction: float, sample_bytes: int) -> Iterator[str]:
+    """Training-split texts taken in turn from each folder of ``documents`` (one per source),
+    separated by blank lines, until ``sample_bytes`` UTF-8 bytes: each source is represented
+    even when the first one alone would fill the sample."""
+    remaining = sample_bytes
+    streams = [_training_texts(folder, val_fraction) for folder in documents]
+    while streams and remaining > 0:
+        for stream in list(streams):
+            text = next(stream, None)
+            if text is None:
+                streams.remove(stream)
+                continue
+            yield text + "\n\n"
+            remaining -= len(text.encode()) + 2
+            if remaining <= 0:
+                return
+
+
+def prepared_tokenizer(config: DictConfig, eos_token: str, documents: list[Path], val_fraction: float, cache: Path) -> tuple[Path, dict]:
     """Train (or load) the tokenizer, with ``eos_token`` as a special token, saved under ``cache``.
 
     Returns:
@@ -57,7 +69,12 @@ def prepared_tokenizer(config: DictConfig, eos_token: str, documents: Path, val_
         if tokenizer.token_to_id(eos_token) is None:
             tokenizer.add_special_tokens([eos_token])
     else:
-        settings = {"documents": str(documents), "config": OmegaConf.to_container(config), "val_fraction": val_fraction, "eos": eos_token}
+        settings = {
+            "documents": [str(folder) for folder in documents],
+            "config": OmegaConf.to_container(config),
+            "val_fraction": val_fraction,
+            "eos": eos_token,
+        }
         saved = cache / f"tokenizer-{settings_hash(settings)[:12]}" / "tokenizer.json"
         if saved.is_file():
             tokenizer = Tokenizer.from_file(str(saved))

@@ -21,7 +21,7 @@ from torch import nn
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
 from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
 from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, pad_id
-from framework.data.prepared import PreparedCorpus
+from framework.data.prepared import MixtureDataModule, PreparedCorpus, PreparedMixture
 from framework.errors import CheckpointMismatchError, ConfigError, DataError
 from framework.run.report import sample_texts
 from framework.tokenizer import characters_per_token, tokenizer_hash
@@ -113,20 +113,32 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
     return corpus
 
 
-def open_prepared(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> PreparedCorpus:
-    """The prepared dataset ``data.path`` names, its splits checked against ``block_size``.
+def open_prepared(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> PreparedCorpus | PreparedMixture:
+    """The prepared dataset ``data.path`` names, or the datasets of ``data.mixture``, their
+    splits checked against ``block_size``.
 
     Raises:
+        ConfigError: both or neither of ``data.path`` and ``data.mixture``.
         CheckpointMismatchError: ``tokenizer`` (a finished run's) is not the dataset's.
     """
-    corpus = PreparedCorpus(cfg.data.path)
+    mixture = cfg.data.get("mixture")
+    if (cfg.data.path is None) == (mixture is None):
+        raise ConfigError(
+            "data=prepared needs one of data.path=<dataset> and data.mixture=[{path: <dataset>, weight: <w>}, ...]; "
+            f"got {'both' if mixture is not None else 'neither'}."
+        )
+    if mixture is not None:
+        corpus = PreparedMixture(OmegaConf.to_container(mixture, resolve=True))
+    else:
+        corpus = PreparedCorpus(cfg.data.path)
     if tokenizer is not None and tokenizer_hash(tokenizer) != corpus.meta["tokenizer_sha256"]:
         raise CheckpointMismatchError(
             f"data.path={cfg.data.path} was tokenized with another tokenizer than the run's; evaluate on a dataset "
             "prepared with the run's tokenizer (prepare tokenizer.path=<run>/tokenizer.json)."
         )
-    for split in ("train", "val"):
-        check_split_length(split, corpus.meta["tokens"][split], cfg.data.block_size)
+    if mixture is None:
+        for split in ("train", "val"):
+            check_split_length(split, corpus.meta["tokens"][split], cfg.data.block_size)
     return corpus
 
 
@@ -167,9 +179,19 @@ def build_model(cfg: DictConfig, tokenizer_vocab_size: int) -> nn.Module:
     return instantiate_model(cfg, **language_model_arguments(cfg, tokenizer_vocab_size))
 
 
-def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus, world_size: int = 1) -> LanguageModelingDataModule:
-    """Windows over the cached splits; enough training samples for exactly ``max_steps`` steps
-    on ``world_size`` processes (each takes every ``world_size``-th sample)."""
+def build_datamodule(cfg: DictConfig, corpus, world_size: int = 1) -> LanguageModelingDataModule | MixtureDataModule:
+    """Windows over the cached or prepared splits (a mixture's by weight); enough training
+    samples for exactly ``max_steps`` steps on ``world_size`` processes (each takes every
+    ``world_size``-th sample)."""
+    if isinstance(corpus, PreparedMixture):
+        return MixtureDataModule(
+            corpus,
+            block_size=cfg.data.block_size,
+            batch_size=cfg.data.batch_size,
+            num_train_samples=training_samples(cfg, world_size),
+            seed=cfg.seed,
+            num_workers=cfg.data.num_workers,
+        )
     return LanguageModelingDataModule(
         train_tokens=corpus.tokens("train"),
         val_tokens=corpus.tokens("val"),
@@ -181,9 +203,10 @@ def build_datamodule(cfg: DictConfig, corpus: TokenizedCorpus, world_size: int =
     )
 
 
-def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer) -> pl.LightningModule:
+def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, val_sources: list[str] | None = None) -> pl.LightningModule:
     """Instantiate the language-modelling ``cfg.task`` around ``model``; optimizer and scheduler
-    stay configs until fit; ``tokenizer`` gives the characters per token for ``val/bpc``."""
+    stay configs until fit; ``tokenizer`` gives the characters per token for ``val/bpc``;
+    ``val_sources`` names a mixture's validation loaders."""
     return hydra.utils.instantiate(
         cfg.task,
         model=model,
@@ -191,6 +214,7 @@ def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer) -> pl.Li
         scheduler=cfg.scheduler,
         characters_per_token=torch.from_numpy(characters_per_token(tokenizer)),
         compile_model=compiles(cfg),
+        val_sources=val_sources,
         _recursive_=False,
     )
 
@@ -239,7 +263,7 @@ class LanguageModelingRecipe:
         return {"model_arguments": self.model_arguments()}
 
     def task(self, model: nn.Module) -> pl.LightningModule:
-        return build_task(self.cfg, model, self.tokenizer)
+        return build_task(self.cfg, model, self.tokenizer, getattr(self.corpus, "names", None))
 
     def datamodule(self, world_size: int) -> pl.LightningDataModule:
         return build_datamodule(self.cfg, self.corpus, world_size)

@@ -56,10 +56,11 @@ class DataSchema:
 
 @dataclass
 class PreparedDataSchema:
-    path: str
+    path: str | None
     block_size: int
     batch_size: int
     num_workers: int
+    mixture: list | None = None
 
 
 @dataclass
@@ -359,7 +360,7 @@ def check_rules(cfg: DictConfig) -> None:
         trainer.accumulate_grad_batches >= 1,
         f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} must be at least 1.",
     )
-    if model.get("vocab_size") is not None and cfg.tokenizer.get("vocab_size") is not None:
+    if model.get("vocab_size") is not None and cfg.tokenizer.get("vocab_size") is not None and not prepared_data(data):
         _require(
             cfg.tokenizer.vocab_size <= model.vocab_size,
             f"tokenizer.vocab_size={cfg.tokenizer.vocab_size} is larger than the model's embedding table "

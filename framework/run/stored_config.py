@@ -51,13 +51,16 @@ def absolute(value: str, start: Path) -> str:
 
 
 def make_paths_absolute(cfg: DictConfig, start: Path | None = None) -> None:
-    """Rewrite the :data:`PATH_KEYS` and a ``resume=<run_dir>`` of ``cfg`` as absolute paths
+    """Rewrite the :data:`PATH_KEYS`, the paths of ``data.mixture`` and a ``resume=<run_dir>`` of ``cfg`` as absolute paths
     against ``start`` (default :func:`start_directory`); keys that reference them follow."""
     start = start or start_directory()
     for key in PATH_KEYS:
         value = OmegaConf.select(cfg, key, default=None)
         if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
             OmegaConf.update(cfg, key, absolute(value, start), merge=False)
+    for entry in OmegaConf.select(cfg, "data.mixture", default=None) or []:  # data=prepared's datasets
+        if isinstance(entry, DictConfig) and isinstance(entry.get("path"), str) and not os.path.isabs(os.path.expanduser(entry.path)):
+            entry.path = absolute(entry.path, start)
     if cfg.get("resume") not in (None, "auto", "never"):
         cfg.resume = absolute(cfg.resume, start)
 

@@ -28,6 +28,9 @@ class LanguageModelingTask(TrainingTask):
             :class:`~framework.tasks.base.TrainingTask`.
         characters_per_token: ``(V,)`` float tensor, the characters each id stands for
             (``framework.tokenizer.characters_per_token``); None skips ``val/bpc``.
+        val_sources: the names of several validation loaders (a data mixture's datasets), in
+            order; each is also reported as ``val/<name>/loss`` and ``val/<name>/ppl``, and
+            ``val/*`` are their token-weighted whole.
 
     Logged, with the step axis ``trainer/global_step`` = optimizer steps taken: ``train/loss``
     (nats/token of the batch about to be stepped on), ``val/loss`` (nats/token over all
@@ -46,6 +49,7 @@ class LanguageModelingTask(TrainingTask):
         scheduler: Mapping,
         characters_per_token: torch.Tensor | None = None,
         compile_model: bool = False,
+        val_sources: list[str] | None = None,
     ) -> None:
         super().__init__(model, optimizer, scheduler, compile_model)
         # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
@@ -56,6 +60,9 @@ class LanguageModelingTask(TrainingTask):
             self.characters_per_token = None
         # Sums, not means, so they reduce correctly across processes and batches of any size.
         self.val_nats, self.val_tokens, self.val_characters = SumMetric(), SumMetric(), SumMetric()
+        self.val_sources = list(val_sources or [])
+        self.source_nats = nn.ModuleList(SumMetric() for _ in self.val_sources)
+        self.source_tokens = nn.ModuleList(SumMetric() for _ in self.val_sources)
         self.cross_entropy = summed_cross_entropy
 
     def configure_model(self) -> None:
@@ -78,10 +85,14 @@ class LanguageModelingTask(TrainingTask):
         self.log_training_loss(loss)
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         targets = batch[1]
-        self.val_nats.update(self._summed_loss(batch))
+        nats = self._summed_loss(batch)
+        self.val_nats.update(nats)
         self.val_tokens.update(targets.numel())
+        if self.val_sources:
+            self.source_nats[dataloader_idx].update(nats)
+            self.source_tokens[dataloader_idx].update(targets.numel())
         if self.characters_per_token is not None:
             self.val_characters.update(self.characters_per_token[targets].sum())
 
@@ -91,6 +102,11 @@ class LanguageModelingTask(TrainingTask):
         metrics = {"val/loss": loss, "val/ppl": torch.exp(loss)}
         if self.characters_per_token is not None:
             metrics["val/bpc"] = nats / math.log(2) / self.val_characters.compute()
+        for name, source_nats, source_tokens in zip(self.val_sources, self.source_nats, self.source_tokens):
+            source_loss = source_nats.compute() / source_tokens.compute()
+            metrics.update({f"val/{name}/loss": source_loss, f"val/{name}/ppl": torch.exp(source_loss)})
+            source_nats.reset()
+            source_tokens.reset()
         for metric in (self.val_nats, self.val_tokens, self.val_characters):
             metric.reset()
         self.log_evaluation(metrics)

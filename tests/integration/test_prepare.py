@@ -2,17 +2,19 @@
 
 import json
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from framework.cli.precheck import check_command_line
 from framework.errors import ConfigError
 from framework.prepare.pipeline import prepare
 from framework.run.training import train
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = ["prepare/filters=[clean,length]", "tokenizer=char", "executor.tasks=2", "executor.workers=1", "output.val_fraction=0.05"]
+SETTINGS = ["tokenizer=char", "executor.tasks=2", "executor.workers=1", "output.val_fraction=0.05"]
 
 
 def normalized(text: str) -> str:
@@ -36,7 +38,7 @@ def corpus(tmp_path_factory, shakespeare_path):
 
 def test_exact_dedup_removes_every_repeat_and_the_dataset_is_reproducible(corpus, prepare_config, tmp_path):
     root, documents = corpus
-    cfg = prepare_config([f"input.path={root / 'input' / '*.jsonl'}", *SETTINGS], tmp_path)
+    cfg = prepare_config([f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS], tmp_path)
     dataset = prepare(cfg)
     manifest = json.loads((dataset / "manifest.json").read_text())
 
@@ -54,7 +56,10 @@ def test_exact_dedup_removes_every_repeat_and_the_dataset_is_reproducible(corpus
     assert splits["train"]["tokens"] + splits["val"]["tokens"] == sum(len(text) + 1 for text in first_copies.values())
 
     again = prepare(
-        prepare_config([f"input.path={root / 'input' / '*.jsonl'}", *SETTINGS, f"output.dir={tmp_path / 'again'}"], tmp_path / "other")
+        prepare_config(
+            [f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS, f"output.dir={tmp_path / 'again'}"],
+            tmp_path / "other",
+        )
     )
     for split in ("train", "val"):
         for shard in splits[split]["shards"]:
@@ -67,14 +72,21 @@ def test_exact_dedup_removes_every_repeat_and_the_dataset_is_reproducible(corpus
     with pytest.raises(ConfigError, match="holds a different preparation"):
         prepare(
             prepare_config(
-                [f"input.path={root / 'input' / '*.jsonl'}", *SETTINGS, "output.val_fraction=0.1", f"output.dir={dataset}"], tmp_path
+                [
+                    f"input.path={root / 'input' / '*.jsonl'}",
+                    "prepare/filters=[clean,length]",
+                    *SETTINGS,
+                    "output.val_fraction=0.1",
+                    f"output.dir={dataset}",
+                ],
+                tmp_path,
             )
         )
 
 
 def test_training_on_a_prepared_dataset_learns_and_reads_every_shard(corpus, prepare_config, make_config, tmp_path):
     root, _ = corpus
-    dataset = prepare(prepare_config([f"input.path={root / 'input' / '*.jsonl'}", *SETTINGS], tmp_path))
+    dataset = prepare(prepare_config([f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS], tmp_path))
     cfg = make_config(
         [
             "data=prepared",
@@ -107,3 +119,108 @@ def test_training_on_a_prepared_dataset_learns_and_reads_every_shard(corpus, pre
     positions = np.arange(len(joined) - 40, len(joined)) - len(shards[0]) + 20  # windows across the shard boundary
     assert np.array_equal(train_tokens[positions], joined[positions])
     assert (joined == manifest["tokenizer"]["eos_id"]).sum() == manifest["splits"]["train"]["documents"]
+
+
+def word_ngrams(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = text.lower().split()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_minhash_removes_near_copies_and_keeps_distinct_passages(shakespeare_path, prepare_config, tmp_path):
+    from framework.prepare.dedup import minhash_threshold
+
+    words = shakespeare_path.read_text().split()
+    passages = [" ".join(words[start : start + 400]) for start in range(0, 150 * 400, 400)]
+    rng = np.random.default_rng(0)
+    near_copies = []
+    for passage in passages[:80]:
+        copy = passage.split()
+        for position in rng.choice(len(copy), size=len(copy) // 50, replace=False):  # exactly 2 % of the words
+            copy[position] = words[rng.integers(len(words))]
+        near_copies.append(" ".join(copy))
+    threshold = minhash_threshold(14, 8)
+    similarities = [len(word_ngrams(a) & word_ngrams(b)) / len(word_ngrams(a) | word_ngrams(b)) for a, b in zip(passages, near_copies)]
+    assert min(similarities) > threshold  # every injected pair is a true near duplicate
+    assert max(len(word_ngrams(a) & word_ngrams(b)) for a in passages[:20] for b in passages[20:40]) == 0
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in passages + near_copies))
+
+    dataset = prepare(
+        prepare_config([f"input.path={tmp_path / 'docs.jsonl'}", "prepare/dedup=minhash", "prepare/filters=[clean]", *SETTINGS], tmp_path)
+    )
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    (stage,) = [stage for stage in manifest["stages"] if stage["stage"] == "minhash-filter"]
+    removed = stage["steps"][1]["dropped"]
+    assert 0.95 * len(near_copies) <= removed <= len(near_copies)  # recall >= 0.95; no distinct passage removed
+    kept = manifest["splits"]["train"]["documents"] + manifest["splits"]["val"]["documents"]
+    assert kept == len(passages) + len(near_copies) - removed
+
+
+def test_three_sources_share_one_tokenizer_and_train_as_a_weighted_mixture(
+    shared_data, shakespeare_path, prepare_config, make_config, tmp_path
+):
+    import csv
+    import sysconfig
+
+    (tmp_path / "plays.txt").write_text(shakespeare_path.read_text()[:150_000])
+    reviews = [line.split("\t")[0] for line in (shared_data / "sst2" / "train.tsv").read_text().splitlines()[1:3000]]
+    (tmp_path / "reviews.jsonl").write_text("".join(json.dumps({"sentence": text}) + "\n" for text in reviews))
+    (tmp_path / "code").mkdir()
+    for name in ("textwrap.py", "shlex.py", "fnmatch.py", "glob.py"):
+        (tmp_path / "code" / f"{name}.txt").write_text((Path(sysconfig.get_paths()["stdlib"]) / name).read_text())
+    parent = prepare(
+        prepare_config(
+            [
+                f"+input.sources.plays.path={tmp_path / 'plays.txt'}",
+                "+input.sources.plays.txt_documents=paragraphs",
+                f"+input.sources.reviews.path={tmp_path / 'reviews.jsonl'}",
+                "+input.sources.reviews.text_field=sentence",
+                f"+input.sources.code.path={tmp_path / 'code' / '*.txt'}",
+                "+input.sources.code.txt_documents=paragraphs",
+                "prepare/filters=[clean]",
+                *SETTINGS,
+            ],
+            tmp_path,
+        )
+    )
+    manifests = {name: json.loads((parent / name / "manifest.json").read_text()) for name in ("plays", "reviews", "code")}
+    assert len({manifest["tokenizer"]["sha256"] for manifest in manifests.values()}) == 1
+    assert manifests["reviews"]["splits"]["train"]["documents"] + manifests["reviews"]["splits"]["val"]["documents"] == len(set(reviews))
+
+    weights = {"plays": 0.5, "reviews": 0.2, "code": 0.3}
+    mixture = ",".join(f"{{path:{parent / name},weight:{weight}}}" for name, weight in weights.items())
+    cfg = make_config(
+        [
+            "data=prepared",
+            f"data.mixture=[{mixture}]",
+            "logger=csv",
+            "callbacks.progress_bar=null",
+            "data.block_size=32",
+            "model.n_layer=1",
+            "model.n_head=2",
+            "model.n_embd=32",
+            "trainer.max_steps=20",
+            "trainer.val_check_interval=20",
+            "scheduler.warmup_steps=2",
+            "sample.max_new_tokens=5",
+        ]
+    )
+    result = train(cfg)
+    assert {f"val/{name}/loss" for name in weights} <= set(result.metrics)
+    with (Path(cfg.paths.run_dir) / "metrics.csv").open() as file:
+        (row,) = [row for row in csv.DictReader(file) if row.get("val/loss")]
+    val_sets = result.trainer.datamodule.val_sets
+    tokens = [len(dataset) * 32 for dataset in val_sets]  # each window's 32 targets
+    whole = sum(float(row[f"val/{name}/loss"]) * count for name, count in zip(weights, tokens)) / sum(tokens)
+    assert float(row["val/loss"]) == pytest.approx(whole, rel=1e-4)  # the token-weighted mean of the sources (float32 sums)
+
+    other = prepare(
+        prepare_config(
+            [f"input.path={tmp_path / 'plays.txt'}", "tokenizer=bpe", "tokenizer.vocab_size=300", *SETTINGS[1:]], tmp_path / "bpe"
+        )
+    )
+    cfg.data.mixture = [{"path": str(parent / "plays"), "weight": 1}, {"path": str(other), "weight": 1}]
+    cfg.paths.run_dir = str(tmp_path / "mixed_tokenizers")
+    with pytest.raises(ConfigError, match="data.mixture mixes datasets with different tokenizers"):
+        train(cfg)
+    with pytest.raises(ConfigError, match=r"data=prepared takes its tokenizer from the dataset .* drop tokenizer=char"):
+        check_command_line("train", ["data=prepared", f"data.path={other}", "tokenizer=char"])
