@@ -1,11 +1,12 @@
 """Prepare a corpus for training: ``lmf-prepare`` or ``python -m framework.prepare``.
 
     python -m framework.prepare input.path='corpus/*.jsonl.gz' [prepare/filters=[clean,length,c4]] \\
-      [prepare/dedup=exact|none] [tokenizer=bpe|char|word] [prepare/executor=local] [output.dir=<folder>]
+      [prepare/dedup=exact|minhash|none] [tokenizer=bpe|char|word] [prepare/executor=local|ray|slurm] [output.dir=<folder>]
 
 Composes ``conf/prepare.yaml`` (``--help``, ``--cfg job``), runs the stages on datatrove's
 executor, prints a table of what each step kept and removed, and the dataset folder to train
-on with ``data=prepared data.path=<folder>``. Bad input exits with status 2 and one paragraph.
+on with ``data=prepared data.path=<folder>`` (with Slurm: submits the stages and says where the
+dataset will be). Bad input exits with status 2 and one paragraph.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from framework.prepare.report import print_report, quiet_datatrove
 def prepare_job(cfg: DictConfig) -> None:
     quiet_datatrove()
     with user_errors_exit():
-        dataset = prepare(cfg)
-    print_report(dataset)
+        prepared = prepare(cfg)
+    print_report(prepared)
 
 
 def main() -> None:

@@ -5,19 +5,19 @@ deduplication (Broder, 1997; the LSH banding of Leskovec, Rajaraman & Ullman, ch
 from __future__ import annotations
 
 from framework.errors import ConfigError
-from framework.prepare.stages import Stage, StageRunner
+from framework.prepare.stages import Stage
 from framework.prepare.steps import normalized_text
 
 METHODS = ("none", "exact", "minhash")
 MINHASH_KEYS = ("n_grams", "num_buckets", "hashes_per_bucket", "seed")
 
 
-def dedup_stages(dedup, runner: StageRunner) -> list[Stage]:
+def dedup_stages(dedup) -> list[Stage]:
     """The stages that remove duplicates from the previous stage's documents (JSONL).
 
     ``exact``: each task hashes its documents (xxhash64 of the normalized text), one task finds
     the hashes seen before, and each task drops its duplicates, keeping the first copy in input
-    order. The pipelines read earlier stages' folders from ``runner`` when they run.
+    order.
 
     Raises:
         ConfigError: an unknown ``dedup.method``.
@@ -27,23 +27,25 @@ def dedup_stages(dedup, runner: StageRunner) -> list[Stage]:
     if dedup.method == "none":
         return []
     if dedup.method == "minhash":
-        return minhash_stages(dedup, runner)
+        return minhash_stages(dedup)
     from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, ExactDedupSignature, ExactFindDedups
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
     config = ExactDedupConfig(content_getter=normalized_text)
-
-    def output_of(stages_back: int) -> str:
-        return str(runner.runs[-stages_back].directory / "output")
-
     return [
-        Stage("exact-signature", {}, lambda output: [JsonlReader(output_of(1)), ExactDedupSignature(str(output), config)]),
-        Stage("exact-find", {}, lambda output: [ExactFindDedups(output_of(1), str(output), config)], tasks=1),
+        Stage(
+            "exact-signature", {}, lambda output, folders: [JsonlReader(str(folders["filter"])), ExactDedupSignature(str(output), config)]
+        ),
+        Stage("exact-find", {}, lambda output, folders: [ExactFindDedups(str(folders["exact-signature"]), str(output), config)], tasks=1),
         Stage(
             "exact-filter",
             {},
-            lambda output: [JsonlReader(output_of(3)), ExactDedupFilter(output_of(1), config), JsonlWriter(str(output))],
+            lambda output, folders: [
+                JsonlReader(str(folders["filter"])),
+                ExactDedupFilter(str(folders["exact-find"]), config),
+                JsonlWriter(str(output)),
+            ],
         ),
     ]
 
@@ -60,7 +62,7 @@ def minhash_threshold(num_buckets: int, hashes_per_bucket: int) -> float:
     return (1 / num_buckets) ** (1 / hashes_per_bucket)
 
 
-def minhash_stages(dedup, runner: StageRunner) -> list[Stage]:
+def minhash_stages(dedup) -> list[Stage]:
     """datatrove's four MinHash stages: signatures of word ``n_grams`` per task, one task per
     bucket finding documents that share all ``hashes_per_bucket`` hashes of a bucket, one task
     clustering them (union-find), and a filter keeping one document per cluster.
@@ -83,19 +85,31 @@ def minhash_stages(dedup, runner: StageRunner) -> list[Stage]:
             raise ConfigError(f"dedup.{key}={dedup[key]} must be at least 1.")
     config = MinhashConfig(n_grams=dedup.n_grams, num_buckets=dedup.num_buckets, hashes_per_bucket=dedup.hashes_per_bucket, seed=dedup.seed)
     settings = {key: dedup[key] for key in MINHASH_KEYS}
-
-    def output_of(stages_back: int) -> str:
-        return str(runner.runs[-stages_back].directory / "output")
-
     return [
-        Stage("minhash-signature", settings, lambda output: [JsonlReader(output_of(1)), MinhashDedupSignature(str(output), config)]),
         Stage(
-            "minhash-buckets", {}, lambda output: [MinhashDedupBuckets(output_of(1), str(output), config=config)], tasks=dedup.num_buckets
+            "minhash-signature",
+            settings,
+            lambda output, folders: [JsonlReader(str(folders["filter"])), MinhashDedupSignature(str(output), config)],
         ),
-        Stage("minhash-cluster", {}, lambda output: [MinhashDedupCluster(output_of(1), str(output), config=config)], tasks=1),
+        Stage(
+            "minhash-buckets",
+            {},
+            lambda output, folders: [MinhashDedupBuckets(str(folders["minhash-signature"]), str(output), config=config)],
+            tasks=dedup.num_buckets,
+        ),
+        Stage(
+            "minhash-cluster",
+            {},
+            lambda output, folders: [MinhashDedupCluster(str(folders["minhash-buckets"]), str(output), config=config)],
+            tasks=1,
+        ),
         Stage(
             "minhash-filter",
             {},
-            lambda output: [JsonlReader(output_of(4)), MinhashDedupFilter(output_of(1)), JsonlWriter(str(output))],
+            lambda output, folders: [
+                JsonlReader(str(folders["filter"])),
+                MinhashDedupFilter(str(folders["minhash-cluster"])),
+                JsonlWriter(str(output)),
+            ],
         ),
     ]

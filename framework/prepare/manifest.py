@@ -10,15 +10,15 @@ split, ``token_dtype``, ``eos_token``, ``tokenizer`` (sha256, vocab_size, eos_id
 from __future__ import annotations
 
 import json
+import shutil
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from datatrove.pipeline.base import PipelineStep
 
 from framework.data.prepared import FORMAT
 from framework.errors import ConfigError
-from framework.prepare.stages import Stage, StageRun, StageRunner, settings_hash
 
 READ_BYTES = 1 << 24
 
@@ -37,15 +37,6 @@ def content_hash(path: Path) -> str:
 def describe_inputs(files: list[Path]) -> list[dict]:
     """``{"path", "bytes", "xxh3_128"}`` of each input file, in order."""
     return [{"path": str(path), "bytes": path.stat().st_size, "xxh3_128": content_hash(path)} for path in files]
-
-
-def dataset_hash(runner: StageRunner, stages: list[Stage], split_settings: dict) -> str:
-    """The hash of everything that decides the dataset: the inputs, every stage's settings and
-    tasks, the split and the tokenizer."""
-    chained = runner.hash
-    for stage in stages:
-        chained = settings_hash({"previous": chained, "stage": stage.name, "tasks": stage.tasks or runner.config.tasks, **stage.settings})
-    return settings_hash({"previous": chained, **split_settings})
 
 
 def already_prepared(output: Path, expected_hash: str) -> bool:
@@ -92,21 +83,62 @@ def split_figures(folder: Path) -> dict:
     }
 
 
-def write(output: Path, hash_: str, cfg: DictConfig, name: str, inputs: list[dict], runs: list[StageRun], tokenizer: dict) -> dict:
-    """Write ``output/manifest.json`` (last, so its presence marks a finished dataset); return it."""
-    splits = {split: split_figures(output / split) for split in ("train", "val")}
-    record = {
-        "format": FORMAT,
-        "hash": hash_,
-        "name": name,
-        "inputs": inputs,
-        "stages": [{"stage": run.name, "directory": str(run.directory), "steps": step_counters(run.stats)} for run in runs],
-        "splits": splits,
-        "token_dtype": "uint16" if tokenizer["vocab_size"] <= 1 << 16 else "uint32",
-        "eos_token": cfg.output.eos_token,
-        "tokenizer": tokenizer,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "versions": {"lm-framework": version("lm-framework"), "datatrove": version("datatrove")},
-    }
-    (output / "manifest.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
+class WriteManifest(PipelineStep):
+    """The last, one-task stage of a dataset: copies the tokenizer beside the shards and writes
+    ``manifest.json`` (last, so its presence marks a finished dataset).
+
+    Args:
+        output: the dataset folder.
+        hash: the dataset's hash (``manifest.json``'s ``hash``).
+        name: the source's name.
+        inputs: :func:`describe_inputs` of its files.
+        stages: ``(name, logging folder)`` of each stage of this dataset, in order.
+        tokenizer: the tokenizer stage's output folder.
+        config: the resolved config.
+        eos_token: the document separator.
+    """
+
+    name = "manifest"
+    type = "📋 - MANIFEST"
+
+    def __init__(
+        self,
+        output: str,
+        hash: str,
+        name: str,
+        inputs: list[dict],
+        stages: list[tuple[str, str]],
+        tokenizer: str,
+        config: dict,
+        eos_token: str,
+    ) -> None:
+        super().__init__()
+        self.output, self.hash, self.source = Path(output), hash, name
+        self.inputs, self.stages, self.tokenizer, self.config, self.eos_token = inputs, stages, Path(tokenizer), config, eos_token
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        shutil.copyfile(self.tokenizer / "tokenizer.json", self.output / "tokenizer.json")
+        tokenizer = json.loads((self.tokenizer / "tokenizer_info.json").read_text())
+        record = {
+            "format": FORMAT,
+            "hash": self.hash,
+            "name": self.source,
+            "inputs": self.inputs,
+            "stages": [
+                {"stage": stage, "directory": str(Path(logs).parent), "steps": step_counters(task_stats(Path(logs)))}
+                for stage, logs in self.stages
+            ],
+            "splits": {split: split_figures(self.output / split) for split in ("train", "val")},
+            "token_dtype": "uint16" if tokenizer["vocab_size"] <= 1 << 16 else "uint32",
+            "eos_token": self.eos_token,
+            "tokenizer": tokenizer,
+            "config": self.config,
+            "versions": {"lm-framework": version("lm-framework"), "datatrove": version("datatrove")},
+        }
+        (self.output / "manifest.json").write_text(json.dumps(record, indent=2) + "\n")
+        return iter(())
+
+
+def task_stats(logs: Path) -> list[list[dict]]:
+    """datatrove's stats of each task of a stage (its logging folder), in task order."""
+    return [json.loads(path.read_text()) for path in sorted((logs / "stats").glob("*.json"))]

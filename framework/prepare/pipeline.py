@@ -11,7 +11,6 @@ ends), ``tokenizer.json`` and ``manifest.json``; the intermediate stages are cac
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from framework.errors import ConfigError
 from framework.prepare import manifest
 from framework.prepare.dedup import dedup_stages
+from framework.prepare.manifest import WriteManifest
 from framework.prepare.readers import build_reader, input_files
-from framework.prepare.stages import Stage, StageRunner, settings_hash
+from framework.prepare.stages import Chain, Stage, check_executor, run_stages, settings_hash
 from framework.prepare.steps import SplitFilter
-from framework.prepare.tokenizer import prepared_tokenizer
+from framework.prepare.tokenizer import TrainTokenizer, check_tokenizer_settings
 
 SPLITS = ("train", "val")
 
@@ -74,32 +74,41 @@ def source_inputs(input_config: DictConfig) -> dict[str, DictConfig]:
 
 @dataclass
 class Source:
-    """One source's plan: its files, reader, stage runner and cleaning/dedup stages."""
+    """One source's plan: its name, described input files and its chain of stages."""
 
     name: str
-    files: list[Path]
     inputs: list[dict]
-    runner: StageRunner
-    stages: list[Stage]
+    chain: Chain
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` made: the folder to train on, each dataset by source name, and
+    whether the stages ran here (False: submitted to Slurm, still to run)."""
+
+    folder: Path
+    datasets: dict[str, Path]
+    ran: bool
 
 
 def plan_source(name: str | None, input_config: DictConfig, cfg: DictConfig, steps: list) -> Source:
-    """Check one source's files and settings and lay out its stages (nothing runs yet)."""
+    """Check one source's files and settings and plan its cleaning and dedup stages."""
     from datatrove.pipeline.writers import JsonlWriter
 
     files = input_files(input_config.path)
     reader = build_reader(input_config, files)
     inputs = manifest.describe_inputs(files)
     name = name or input_config.name or (files[0].name.split(".")[0] if len(files) == 1 else files[0].parent.name)
-    runner = StageRunner(cfg.executor, Path(cfg.paths.cache_dir) / "prepare" / name, settings_hash({"inputs": inputs}))
+    chain = Chain(Path(cfg.paths.cache_dir) / "prepare" / name, settings_hash({"inputs": inputs}), cfg.executor.tasks)
     settings = {"input": OmegaConf.to_container(input_config), "filters": OmegaConf.to_container(cfg.filters)}
-    stages = [Stage("filter", settings, lambda output: [reader, *steps, JsonlWriter(str(output))]), *dedup_stages(cfg.dedup, runner)]
-    return Source(name, files, inputs, runner, stages)
+    chain.add(Stage("filter", settings, lambda output, folders: [reader, *steps, JsonlWriter(str(output))]))
+    for stage in dedup_stages(cfg.dedup):
+        chain.add(stage)
+    return Source(name, inputs, chain)
 
 
-def prepare(cfg: DictConfig) -> Path:
-    """Prepare the dataset(s) ``cfg`` describes and return the folder (for several sources, the
-    folder holding one dataset per source name).
+def prepare(cfg: DictConfig) -> Prepared:
+    """Prepare the dataset(s) ``cfg`` describes.
 
     Every setting and input file is checked before the first stage runs. Re-running an
     unchanged preparation returns at once; an interrupted one completes.
@@ -110,48 +119,77 @@ def prepare(cfg: DictConfig) -> Path:
     """
     steps = filter_steps(cfg.filters)
     check_val_fraction(cfg.output.val_fraction)
+    check_executor(cfg.executor)
+    tokenizer_config = OmegaConf.to_container(cfg.tokenizer, resolve=True)
+    check_tokenizer_settings(tokenizer_config)
     inputs = source_inputs(cfg.input)
     sources = [plan_source(name, input_config, cfg, steps) for name, input_config in inputs.items()]
-    split_settings = {
-        "val_fraction": cfg.output.val_fraction,
-        "tokenizer": OmegaConf.to_container(cfg.tokenizer),
-        "eos_token": cfg.output.eos_token,
-        # one tokenizer for all sources: each dataset depends on every source
-        "sources": [manifest.dataset_hash(source.runner, source.stages, {}) for source in sources],
-    }
-    hashes = {source.name: settings_hash({"source": source.name, **split_settings}) for source in sources}
-    several = None not in inputs
-    default_parent = Path(cfg.paths.cache_dir) / "prepared"
-    if several:
-        parent = Path(cfg.output.dir or default_parent / f"mixture-{settings_hash(hashes)[:12]}").expanduser().resolve()
-        outputs = {source.name: parent / source.name for source in sources}
-    else:
-        (source,) = sources
-        parent = Path(cfg.output.dir or default_parent / f"{source.name}-{hashes[source.name][:12]}").expanduser().resolve()
-        outputs = {source.name: parent}
-    done = [manifest.already_prepared(outputs[source.name], hashes[source.name]) for source in sources]
-    if all(done):
-        return parent
 
-    for source in sources:
-        for stage in source.stages:
-            source.runner.run(stage)
-    documents = [source.runner.runs[-1].directory / "output" for source in sources]
-    tokenizer_file, tokenizer_info = prepared_tokenizer(
-        cfg.tokenizer, cfg.output.eos_token, documents, cfg.output.val_fraction, Path(cfg.paths.cache_dir) / "prepare"
+    cache = Path(cfg.paths.cache_dir) / "prepare"
+    documents = [source.chain.planned[-1].output for source in sources]
+    shared = {"val_fraction": cfg.output.val_fraction, "eos_token": cfg.output.eos_token}
+    tokenizer_chain = Chain(cache / "tokenizers", settings_hash({"sources": [source.chain.hash for source in sources]}), 1)
+    tokenizer = tokenizer_chain.add(
+        Stage(
+            "tokenizer",
+            {"tokenizer": tokenizer_config, **shared},
+            lambda output, folders: [
+                TrainTokenizer(
+                    tokenizer_config, cfg.output.eos_token, [str(folder) for folder in documents], cfg.output.val_fraction, str(output)
+                )
+            ],
+        )
     )
-    for source, folder in zip(sources, documents):
-        output = outputs[source.name]
-        output.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tokenizer_file, output / "tokenizer.json")
+    hashes = {
+        source.name: settings_hash({"source": source.name, "chain": source.chain.hash, "tokenizer": tokenizer.hash}) for source in sources
+    }
+    default_parent = Path(cfg.paths.cache_dir) / "prepared"
+    if None in inputs:
+        (source,) = sources
+        folder = Path(cfg.output.dir or default_parent / f"{source.name}-{hashes[source.name][:12]}").expanduser().resolve()
+        datasets = {source.name: folder}
+    else:
+        folder = Path(cfg.output.dir or default_parent / f"mixture-{settings_hash(hashes)[:12]}").expanduser().resolve()
+        datasets = {source.name: folder / source.name for source in sources}
+    if all([manifest.already_prepared(datasets[source.name], hashes[source.name]) for source in sources]):
+        return Prepared(folder, datasets, ran=True)
+
+    order = [(planned, source.chain.folders()) for source in sources for planned in source.chain.planned]
+    order.append((tokenizer, {}))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for source, deduplicated in zip(sources, documents):
+        output = datasets[source.name]
         for split in SPLITS:
-            source.runner.run(
-                Stage(f"tokenize-{split}", {"split": split, **split_settings}, _tokenize(folder, output / "tokenizer.json", split, cfg)),
+            stage = Stage(
+                f"tokenize-{split}",
+                {"split": split, **shared},
+                _tokenize(deduplicated, tokenizer.output / "tokenizer.json", split, cfg),
                 directory=output / "stages" / f"tokenize-{split}",
                 output=output / split,
             )
-        manifest.write(output, hashes[source.name], cfg, source.name, source.inputs, source.runner.runs, tokenizer_info)
-    return parent
+            order.append((source.chain.add(stage, after=hashes[source.name]), {}))
+        stages = [(planned.stage.name, str(planned.logs)) for planned in source.chain.planned]
+        write = Stage(
+            "manifest",
+            {},
+            lambda _output, _folders, output=output, source=source, stages=stages: [
+                WriteManifest(
+                    str(output),
+                    hashes[source.name],
+                    source.name,
+                    source.inputs,
+                    stages,
+                    str(tokenizer.output),
+                    config,
+                    cfg.output.eos_token,
+                )
+            ],
+            tasks=1,
+            directory=output / "stages" / "manifest",
+        )
+        order.append((source.chain.add(write, after=hashes[source.name]), {}))
+    ran = run_stages(cfg.executor, order)
+    return Prepared(folder, datasets, ran)
 
 
 def _tokenize(documents: Path, tokenizer_file: Path, split: str, cfg: DictConfig):
@@ -160,7 +198,7 @@ def _tokenize(documents: Path, tokenizer_file: Path, split: str, cfg: DictConfig
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.tokens import DocumentTokenizer
 
-    def steps(output: Path) -> list:
+    def steps(output: Path, folders: dict[str, Path]) -> list:
         return [
             JsonlReader(str(documents)),
             SplitFilter(split, cfg.output.val_fraction),

@@ -1,9 +1,12 @@
-"""Stages of a preparation: each one datatrove pipeline run by the configured executor, its
-output cached in a directory named after a hash of its settings and every earlier stage's.
+"""Stages of a preparation: each one datatrove pipeline, its output in a folder named after a
+hash of its settings and every earlier stage's, run on the configured executor.
 
-A stage whose tasks all carry datatrove's completion markers is skipped; an interrupted stage
-re-runs only its unfinished tasks, whose partial files it overwrites. So changing a setting
-re-runs from the first stage it belongs to, and a killed preparation completes on the next run.
+``executor=local`` and ``executor=ray`` run the stages one after another and return when the
+dataset is written; ``executor=slurm`` submits them as job arrays chained by ``--dependency``
+and returns at once. A stage whose tasks all carry datatrove's completion markers is skipped;
+an interrupted stage re-runs only its unfinished tasks, whose partial files it overwrites. So
+changing a setting re-runs from the first stage it belongs to, and a killed preparation
+completes on the next run.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from framework.cpus import usable_cpus
 from framework.errors import ConfigError
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray", "slurm")
 
 
 def settings_hash(settings: dict) -> str:
@@ -27,75 +30,136 @@ def settings_hash(settings: dict) -> str:
 
 @dataclass
 class Stage:
-    """One datatrove pipeline over all tasks.
+    """One datatrove pipeline over all its tasks.
 
     Args:
-        name: the stage's name (``filter``, ``exact-signature``, ...), also its folder's prefix.
+        name: the stage's name (``filter``, ``exact-signature``, ...), its folder's prefix.
         settings: everything besides earlier stages that decides its output (JSON-able).
-        pipeline: builds the steps from this stage's output folder.
+        pipeline: builds the steps from its output folder and the output folders of the
+            stages planned before it, by name.
         tasks: how many tasks it runs as (``None``: ``executor.tasks``).
+        directory: a fixed folder for its logs (default ``<root>/<name>-<hash>``).
+        output: a fixed output folder (default ``<directory>/output``).
     """
 
     name: str
     settings: dict
-    pipeline: Callable[[Path], list]
+    pipeline: Callable[[Path, dict[str, Path]], list]
     tasks: int | None = None
+    directory: Path | None = None
+    output: Path | None = None
 
 
 @dataclass
-class StageRun:
-    """Where a stage ran and what its steps counted: datatrove's stats of each task, in task order."""
+class PlannedStage:
+    """A stage with its hash, folders and task count fixed."""
 
-    name: str
+    stage: Stage
+    hash: str
     directory: Path
-    stats: list[list[dict]]
+    output: Path
+    tasks: int
+
+    @property
+    def logs(self) -> Path:
+        """datatrove's logging folder: completions, per-task logs and stats."""
+        return self.directory / "logs"
 
 
-class StageRunner:
-    """Runs stages in order on the configured executor, chaining their hashes.
+@dataclass
+class Chain:
+    """Stages planned one after another under ``root``, each hash covering all before it.
 
     Args:
-        executor_config: ``cfg.executor`` (``kind``, ``tasks``, ``workers``).
-        root: the folder holding each stage's ``<name>-<hash>/`` folder.
+        root: the folder holding each stage's ``<name>-<12 hex digits>/`` folder.
         first_hash: the hash of what precedes the first stage (the input files).
-
-    Raises:
-        ConfigError: an unknown ``executor.kind``, or ``tasks``/``workers`` below 1.
+        default_tasks: ``executor.tasks``.
     """
 
-    def __init__(self, executor_config, root: Path, first_hash: str) -> None:
-        if executor_config.kind not in EXECUTORS:
-            raise ConfigError(f"executor.kind={executor_config.kind!r}; valid kinds are {', '.join(EXECUTORS)}.")
-        if executor_config.tasks < 1 or (executor_config.workers is not None and executor_config.workers < 1):
-            raise ConfigError(
-                f"executor.tasks={executor_config.tasks} and executor.workers={executor_config.workers} must be at least 1 "
-                "(workers may be null: the CPUs this process may use)."
-            )
-        self.config, self.root, self.hash = executor_config, root, first_hash
-        self.runs: list[StageRun] = []
+    root: Path
+    first_hash: str
+    default_tasks: int
+    planned: list[PlannedStage] = field(default_factory=list)
 
-    def directory(self, stage: Stage) -> Path:
-        """The folder of ``stage`` after the stages run so far: ``<root>/<name>-<12 hex digits>``."""
-        return self.root / f"{stage.name}-{self._chained(stage)[:12]}"
+    @property
+    def hash(self) -> str:
+        """The hash after the last planned stage."""
+        return self.planned[-1].hash if self.planned else self.first_hash
 
-    def _chained(self, stage: Stage) -> str:
-        return settings_hash({"previous": self.hash, "stage": stage.name, "tasks": stage.tasks or self.config.tasks, **stage.settings})
+    def folders(self) -> dict[str, Path]:
+        """The output folder of each planned stage, by name."""
+        return {planned.stage.name: planned.output for planned in self.planned}
 
-    def run(self, stage: Stage, directory: Path | None = None, output: Path | None = None) -> StageRun:
-        """Run ``stage`` (skipping tasks already complete) with datatrove's logs in
-        ``directory/logs`` (default :meth:`directory`) and its output in ``output`` (default
-        ``directory/output``)."""
+    def add(self, stage: Stage, after: str | None = None) -> PlannedStage:
+        """Plan ``stage`` after the stages so far (or after the hash ``after``)."""
+        tasks = stage.tasks or self.default_tasks
+        chained = settings_hash({"previous": after or self.hash, "stage": stage.name, "tasks": tasks, **stage.settings})
+        directory = stage.directory or self.root / f"{stage.name}-{chained[:12]}"
+        planned = PlannedStage(stage, chained, directory, stage.output or directory / "output", tasks)
+        self.planned.append(planned)
+        return planned
+
+
+def check_executor(config) -> None:
+    """Raise ConfigError for an unknown ``executor.kind`` or counts below 1."""
+    if config.kind not in EXECUTORS:
+        raise ConfigError(f"executor.kind={config.kind!r}; valid kinds are {', '.join(EXECUTORS)}.")
+    if config.tasks < 1 or (config.get("workers") is not None and config.workers < 1):
+        raise ConfigError(
+            f"executor.tasks={config.tasks} and executor.workers={config.get('workers')} must be at least 1 "
+            "(workers may be null: as many as the executor allows)."
+        )
+
+
+def build_executor(config, planned: PlannedStage, folders: dict[str, Path], depends=None):
+    """The datatrove executor of ``executor.kind`` for one planned stage."""
+    pipeline = planned.stage.pipeline(planned.output, folders)
+    common = {"pipeline": pipeline, "tasks": planned.tasks, "logging_dir": str(planned.logs), "depends": depends}
+    if config.kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        directory = directory or self.directory(stage)
-        self.hash = self._chained(stage)
-        tasks = stage.tasks or self.config.tasks
-        workers = min(tasks, self.config.workers or usable_cpus())
-        executor = LocalPipelineExecutor(
-            pipeline=stage.pipeline(output or directory / "output"), tasks=tasks, workers=workers, logging_dir=str(directory / "logs")
+        return LocalPipelineExecutor(**common, workers=min(planned.tasks, config.workers or usable_cpus()))
+    if config.kind == "ray":
+        from datatrove.executor import RayPipelineExecutor
+
+        return RayPipelineExecutor(
+            **common, workers=config.workers or -1, cpus_per_task=config.cpus_per_task, mem_per_cpu_gb=config.mem_per_cpu_gb
         )
+    from datatrove.executor import SlurmPipelineExecutor
+
+    return SlurmPipelineExecutor(
+        **common,
+        workers=config.workers or -1,
+        time=config.time,
+        partition=config.partition,
+        cpus_per_task=config.cpus_per_task,
+        mem_per_cpu_gb=config.mem_per_cpu_gb,
+        job_name=f"lmf-{planned.stage.name}",
+        sbatch_args=dict(config.sbatch_args or {}),
+        env_command=config.env_command,
+        slurm_logs_folder=str(planned.logs / "slurm"),
+    )
+
+
+def run_stages(config, stages: list[tuple[PlannedStage, dict[str, Path]]]) -> bool:
+    """Run (local, ray) or submit (slurm) the planned stages in order, each with the output
+    folders it reads; return whether they have run (False: submitted to Slurm)."""
+    if config.kind == "ray":
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=config.address, log_to_driver=False)
+    if config.kind == "slurm":
+        executor = None
+        for planned, folders in stages:
+            executor = build_executor(config, planned, folders, depends=executor)
         executor.run()
-        stats = [json.loads(path.read_text()) for path in sorted((directory / "logs" / "stats").glob("*.json"))]
-        run = StageRun(stage.name, directory, stats)
-        self.runs.append(run)
-        return run
+        return False
+    for planned, folders in stages:
+        build_executor(config, planned, folders).run()
+    return True
+
+
+def stage_stats(planned: PlannedStage) -> list[list[dict]]:
+    """datatrove's stats of each task of a stage that has run, in task order."""
+    return [json.loads(path.read_text()) for path in sorted((planned.logs / "stats").glob("*.json"))]

@@ -1,6 +1,6 @@
-"""The dataset's tokenizer: trained on the first ``tokenizer.sample_bytes`` of the training
-split's cleaned, deduplicated text, or read from ``tokenizer.path``; the end-of-text token is
-added when it lacks one."""
+"""The datasets' tokenizer, as a one-task stage: trained on the first ``tokenizer.sample_bytes``
+of the training split's cleaned, deduplicated text (taken in turn from each source), or read
+from ``tokenizer.path``; the end-of-text token is added when it lacks one."""
 
 from __future__ import annotations
 
@@ -10,15 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import hydra.utils
-from omegaconf import DictConfig, OmegaConf
+from datatrove.pipeline.base import PipelineStep
 from tokenizers import Tokenizer
 
 from framework.errors import ConfigError
-from framework.prepare.stages import settings_hash
 from framework.prepare.steps import validation_document
 from framework.tokenizer import tokenizer_hash
 
 OUR_KEYS = ("sample_bytes", "path")
+
+
+def check_tokenizer_settings(config: dict) -> None:
+    """Raise ConfigError for ``tokenizer.sample_bytes`` below 1 or a ``tokenizer.path`` that is not a file."""
+    if config["sample_bytes"] < 1:
+        raise ConfigError(f"tokenizer.sample_bytes={config['sample_bytes']} must be at least 1.")
+    if config.get("path") and not Path(config["path"]).expanduser().is_file():
+        raise ConfigError(f"tokenizer.path={config['path']} is not a file; give a tokenizer.json.")
 
 
 def _training_texts(documents: Path, val_fraction: float) -> Iterator[str]:
@@ -49,49 +56,45 @@ def training_sample(documents: list[Path], val_fraction: float, sample_bytes: in
                 return
 
 
-def prepared_tokenizer(config: DictConfig, eos_token: str, documents: list[Path], val_fraction: float, cache: Path) -> tuple[Path, dict]:
-    """Train (or load) the tokenizer, with ``eos_token`` as a special token, saved under ``cache``.
+class TrainTokenizer(PipelineStep):
+    """Writes ``<output>/tokenizer.json`` and ``<output>/tokenizer_info.json`` (sha256,
+    vocab_size, eos_id, sample_bytes, path): the tokenizer of ``config`` (the ``tokenizer``
+    node: a training function's config, plus ``sample_bytes`` and ``path``).
 
-    Returns:
-        The ``tokenizer.json`` path and what the manifest records: its sha256, vocabulary size,
-        end-of-text id and the training sample's size in bytes.
-
-    Raises:
-        ConfigError: ``tokenizer.sample_bytes`` below 1, or ``tokenizer.path`` not a tokenizer file.
+    Raises (when run):
+        ConfigError: ``tokenizer.path`` is not a tokenizer file.
     """
-    if config.sample_bytes < 1:
-        raise ConfigError(f"tokenizer.sample_bytes={config.sample_bytes} must be at least 1.")
-    if config.path:
-        try:
-            tokenizer = Tokenizer.from_file(str(Path(config.path).expanduser()))
-        except Exception as error:  # tokenizers raises a bare Exception for a bad file
-            raise ConfigError(f"tokenizer.path={config.path} is not a tokenizer.json file ({error}).") from None
-        if tokenizer.token_to_id(eos_token) is None:
-            tokenizer.add_special_tokens([eos_token])
-    else:
-        settings = {
-            "documents": [str(folder) for folder in documents],
-            "config": OmegaConf.to_container(config),
-            "val_fraction": val_fraction,
-            "eos": eos_token,
+
+    name = "train tokenizer"
+    type = "🔢 - TOKENIZER"
+
+    def __init__(self, config: dict, eos_token: str, documents: list[str], val_fraction: float, output: str) -> None:
+        super().__init__()
+        self.config, self.eos_token, self.documents = config, eos_token, [Path(folder) for folder in documents]
+        self.val_fraction, self.output = val_fraction, Path(output)
+
+    def build(self) -> Tokenizer:
+        if self.config.get("path"):
+            try:
+                return Tokenizer.from_file(str(Path(self.config["path"]).expanduser()))
+            except Exception as error:  # tokenizers raises a bare Exception for a bad file
+                raise ConfigError(f"tokenizer.path={self.config['path']} is not a tokenizer.json file ({error}).") from None
+        trainer = hydra.utils.instantiate({key: value for key, value in self.config.items() if key not in OUR_KEYS})
+        return trainer(training_sample(self.documents, self.val_fraction, self.config["sample_bytes"]))
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        tokenizer = self.build()
+        if tokenizer.token_to_id(self.eos_token) is None:
+            tokenizer.add_special_tokens([self.eos_token])
+        self.output.mkdir(parents=True, exist_ok=True)
+        tokenizer.save(str(self.output / "tokenizer.json"))
+        info = {
+            "sha256": tokenizer_hash(tokenizer),
+            "vocab_size": tokenizer.get_vocab_size(),
+            "eos_id": tokenizer.token_to_id(self.eos_token),
+            "sample_bytes": None if self.config.get("path") else self.config["sample_bytes"],
+            "path": self.config.get("path"),
         }
-        saved = cache / f"tokenizer-{settings_hash(settings)[:12]}" / "tokenizer.json"
-        if saved.is_file():
-            tokenizer = Tokenizer.from_file(str(saved))
-        else:
-            trainer = hydra.utils.instantiate({key: value for key, value in OmegaConf.to_container(config).items() if key not in OUR_KEYS})
-            tokenizer = trainer(training_sample(documents, val_fraction, config.sample_bytes))
-            if tokenizer.token_to_id(eos_token) is None:
-                tokenizer.add_special_tokens([eos_token])
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            tokenizer.save(str(saved))
-    folder = cache / f"tokenizer-{tokenizer_hash(tokenizer)[:12]}"
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    return folder / "tokenizer.json", {
-        "sha256": tokenizer_hash(tokenizer),
-        "vocab_size": tokenizer.get_vocab_size(),
-        "eos_id": tokenizer.token_to_id(eos_token),
-        "sample_bytes": None if config.path else config.sample_bytes,
-        "path": config.path,
-    }
+        (self.output / "tokenizer_info.json").write_text(json.dumps(info, indent=2) + "\n")
+        self.stat_update("vocab_size", value=info["vocab_size"])
+        return iter(())

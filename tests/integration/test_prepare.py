@@ -39,7 +39,7 @@ def corpus(tmp_path_factory, shakespeare_path):
 def test_exact_dedup_removes_every_repeat_and_the_dataset_is_reproducible(corpus, prepare_config, tmp_path):
     root, documents = corpus
     cfg = prepare_config([f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS], tmp_path)
-    dataset = prepare(cfg)
+    dataset = prepare(cfg).folder
     manifest = json.loads((dataset / "manifest.json").read_text())
 
     long_enough = [text for text in documents if len(text) >= 100]  # the length filter's min_chars
@@ -60,14 +60,14 @@ def test_exact_dedup_removes_every_repeat_and_the_dataset_is_reproducible(corpus
             [f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS, f"output.dir={tmp_path / 'again'}"],
             tmp_path / "other",
         )
-    )
+    ).folder
     for split in ("train", "val"):
         for shard in splits[split]["shards"]:
             assert (dataset / split / shard).read_bytes() == (again / split / shard).read_bytes()
     assert json.loads((again / "manifest.json").read_text())["hash"] == manifest["hash"]
 
     before = {path: path.stat().st_mtime_ns for path in dataset.rglob("*")}
-    assert prepare(cfg) == dataset  # unchanged: nothing runs, nothing is rewritten
+    assert prepare(cfg).folder == dataset  # unchanged: nothing runs, nothing is rewritten
     assert {path: path.stat().st_mtime_ns for path in dataset.rglob("*")} == before
     with pytest.raises(ConfigError, match="holds a different preparation"):
         prepare(
@@ -86,7 +86,9 @@ def test_exact_dedup_removes_every_repeat_and_the_dataset_is_reproducible(corpus
 
 def test_training_on_a_prepared_dataset_learns_and_reads_every_shard(corpus, prepare_config, make_config, tmp_path):
     root, _ = corpus
-    dataset = prepare(prepare_config([f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS], tmp_path))
+    dataset = prepare(
+        prepare_config([f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS], tmp_path)
+    ).folder
     cfg = make_config(
         [
             "data=prepared",
@@ -146,7 +148,7 @@ def test_minhash_removes_near_copies_and_keeps_distinct_passages(shakespeare_pat
 
     dataset = prepare(
         prepare_config([f"input.path={tmp_path / 'docs.jsonl'}", "prepare/dedup=minhash", "prepare/filters=[clean]", *SETTINGS], tmp_path)
-    )
+    ).folder
     manifest = json.loads((dataset / "manifest.json").read_text())
     (stage,) = [stage for stage in manifest["stages"] if stage["stage"] == "minhash-filter"]
     removed = stage["steps"][1]["dropped"]
@@ -181,7 +183,7 @@ def test_three_sources_share_one_tokenizer_and_train_as_a_weighted_mixture(
             ],
             tmp_path,
         )
-    )
+    ).folder
     manifests = {name: json.loads((parent / name / "manifest.json").read_text()) for name in ("plays", "reviews", "code")}
     assert len({manifest["tokenizer"]["sha256"] for manifest in manifests.values()}) == 1
     assert manifests["reviews"]["splits"]["train"]["documents"] + manifests["reviews"]["splits"]["val"]["documents"] == len(set(reviews))
@@ -217,7 +219,7 @@ def test_three_sources_share_one_tokenizer_and_train_as_a_weighted_mixture(
         prepare_config(
             [f"input.path={tmp_path / 'plays.txt'}", "tokenizer=bpe", "tokenizer.vocab_size=300", *SETTINGS[1:]], tmp_path / "bpe"
         )
-    )
+    ).folder
     cfg.data.mixture = [{"path": str(parent / "plays"), "weight": 1}, {"path": str(other), "weight": 1}]
     cfg.paths.run_dir = str(tmp_path / "mixed_tokenizers")
     with pytest.raises(ConfigError, match="data.mixture mixes datasets with different tokenizers"):
