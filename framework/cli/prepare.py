@@ -17,14 +17,13 @@ from omegaconf import DictConfig
 from framework.cli.precheck import CONFIG_DIR, run_command, user_errors_exit
 from framework.cli.process import configure_process
 from framework.prepare.pipeline import prepare
-from framework.prepare.report import print_report, quiet_datatrove
+from framework.prepare.report import print_report, print_stage
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="prepare")
 def prepare_job(cfg: DictConfig) -> None:
-    quiet_datatrove()
     with user_errors_exit():
-        prepared = prepare(cfg)
+        prepared = prepare(cfg, print_stage)
     print_report(prepared)
 
 

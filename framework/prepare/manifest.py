@@ -60,12 +60,16 @@ def already_prepared(output: Path, expected_hash: str) -> bool:
 
 
 def step_counters(task_stats: list[list[dict]]) -> list[dict]:
-    """datatrove's per-task, per-step stats summed over tasks: each step's name and counters."""
+    """datatrove's per-task, per-step stats summed over tasks: each step's name, its counters
+    (``total`` documents in, ``dropped`` and ``dropped_<reason>``, ``forwarded``, ``doc_len``
+    characters, ``tokens``, ...) and ``seconds`` (its own time, all tasks together)."""
     steps: list[dict] = []
     for task in task_stats:
         for index, step in enumerate(task):
             if index == len(steps):
-                steps.append({"step": step["name"]})
+                steps.append({"step": step["name"], "seconds": 0.0})
+            time_stats = step.get("time_stats")
+            steps[index]["seconds"] += time_stats["total"] if isinstance(time_stats, dict) else 0.0
             for key, value in step.get("stats", {}).items():
                 total = value["total"] if isinstance(value, dict) else value
                 steps[index][key] = steps[index].get(key, 0) + total

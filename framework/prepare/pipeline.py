@@ -11,18 +11,19 @@ ends), ``tokenizer.json`` and ``manifest.json``; the intermediate stages are cac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import hydra.utils
 from omegaconf import DictConfig, OmegaConf
 
-from framework.errors import ConfigError
+from framework.errors import ConfigError, DataError
 from framework.prepare import manifest
 from framework.prepare.dedup import dedup_stages
 from framework.prepare.manifest import WriteManifest
 from framework.prepare.readers import build_reader, input_files
-from framework.prepare.stages import Chain, Stage, check_executor, run_stages, settings_hash
+from framework.prepare.stages import Chain, PlannedStage, Stage, check_executor, run_stages, settings_hash
 from framework.prepare.steps import SplitFilter
 from framework.prepare.tokenizer import TrainTokenizer, check_tokenizer_settings
 
@@ -91,6 +92,26 @@ class Prepared:
     ran: bool
 
 
+def documents_left(planned: PlannedStage) -> None:
+    """Raise DataError when the filter stage kept no document, naming the filter that removed
+    the last ones (the last step that dropped any) and how many it dropped."""
+    steps = manifest.step_counters(manifest.task_stats(planned.logs))
+    if steps and steps[-1].get("total", 0) > 0:
+        return
+    droppers = [step for step in steps if step.get("dropped")]
+    culprit = droppers[-1] if droppers else None
+    blame = (
+        f"the last ones by {culprit['step'].split(' - ', 1)[-1]} ({culprit['dropped']:,} of {culprit['total']:,} dropped)"
+        if culprit
+        else "none was read"
+    )
+    raise DataError(
+        f"Every document of {planned.directory.parent.name} was removed by the filters: {blame}. "
+        "Loosen that filter's settings (filters.<name>.<key>=...) or choose other filters (prepare/filters=[...]); "
+        "for source code, prepare/filters=code."
+    )
+
+
 def plan_source(name: str | None, input_config: DictConfig, cfg: DictConfig, steps: list) -> Source:
     """Check one source's files and settings and plan its cleaning and dedup stages."""
     from datatrove.pipeline.writers import JsonlWriter
@@ -101,17 +122,19 @@ def plan_source(name: str | None, input_config: DictConfig, cfg: DictConfig, ste
     name = name or input_config.name or (files[0].name.split(".")[0] if len(files) == 1 else files[0].parent.name)
     chain = Chain(Path(cfg.paths.cache_dir) / "prepare" / name, settings_hash({"inputs": inputs}), cfg.executor.tasks)
     settings = {"input": OmegaConf.to_container(input_config), "filters": OmegaConf.to_container(cfg.filters)}
-    chain.add(Stage("filter", settings, lambda output, folders: [reader, *steps, JsonlWriter(str(output))]))
+    chain.add(Stage("filter", settings, lambda output, folders: [reader, *steps, JsonlWriter(str(output))], check=documents_left))
     for stage in dedup_stages(cfg.dedup):
         chain.add(stage)
     return Source(name, inputs, chain)
 
 
-def prepare(cfg: DictConfig) -> Prepared:
+def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float], None] = lambda *_: None) -> Prepared:
     """Prepare the dataset(s) ``cfg`` describes.
 
     Every setting and input file is checked before the first stage runs. Re-running an
-    unchanged preparation returns at once; an interrupted one completes.
+    unchanged preparation returns at once; an interrupted one completes. ``finished`` is
+    called after each stage that ran here: its index, the number of stages, the stage and its
+    wall time in seconds (the command prints a progress line).
 
     Raises:
         ConfigError, MissingInputError, DataError: bad settings or input (a ``DataError`` from a
@@ -188,7 +211,7 @@ def prepare(cfg: DictConfig) -> Prepared:
             directory=output / "stages" / "manifest",
         )
         order.append((source.chain.add(write, after=hashes[source.name]), {}))
-    ran = run_stages(cfg.executor, order)
+    ran = run_stages(cfg.executor, order, lambda index, planned, seconds: finished(index, len(order), planned, seconds))
     return Prepared(folder, datasets, ran)
 
 

@@ -1,5 +1,5 @@
-"""What a preparation reports on the console: datatrove's own log lines at warning level only,
-and at the end a table of each stage's steps and the datasets' figures."""
+"""What a preparation reports on the console besides datatrove's own log lines: a line per
+finished stage, and at the end a table of each stage's steps and the datasets' figures."""
 
 from __future__ import annotations
 
@@ -9,26 +9,31 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from framework.prepare.manifest import step_counters, task_stats
 from framework.prepare.pipeline import Prepared
+from framework.prepare.stages import PlannedStage
 
 
-def quiet_datatrove() -> None:
-    """Show datatrove's warnings and errors only (its per-task log files keep everything)."""
-    from datatrove.utils.logging import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING", format="{time:HH:mm:ss} datatrove {level}: {message}")
+def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -> None:
+    """One progress line for a stage that finished: documents and text read, rates."""
+    steps = step_counters(task_stats(planned.logs))
+    documents = next((step.get("documents", step.get("total")) for step in steps if "documents" in step or "total" in step), None)
+    characters = next((step["doc_len"] for step in steps if "doc_len" in step), 0)
+    figures = ""
+    if documents is not None and seconds > 0:
+        figures = f": {documents:,} documents, {characters / 1e6:.1f} M characters, {documents / seconds:,.0f} documents/s, {characters / 1e6 / seconds:.1f} M characters/s"
+    print(f"[{index + 1}/{count}] {planned.stage.name} in {seconds:.1f} s{figures}", file=sys.stderr, flush=True)
 
 
 def _step_name(step: str) -> str:
-    """datatrove's step name without its type prefix: '🔻 - FILTER: length' -> 'FILTER: length'."""
-    return step.split(" - ", 1)[-1]
+    """datatrove's step name without its type prefix and symbols: '🔻 - FILTER: length' -> 'FILTER: length'."""
+    return " ".join(word for word in step.split(" - ", 1)[-1].split() if word.isascii())
 
 
 def print_report(prepared: Prepared) -> None:
     """Print each dataset's steps (documents in, dropped, kept) and its splits, or where a
     Slurm preparation will write them."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # logs and pipes get the whole table
     if not prepared.ran:
         console.print(
             f"Submitted to Slurm. When the jobs finish, {prepared.folder} holds the dataset; run the same command again "
@@ -38,18 +43,21 @@ def print_report(prepared: Prepared) -> None:
     for name, dataset in prepared.datasets.items():
         manifest = json.loads((dataset / "manifest.json").read_text())
         table = Table(title=f"{name}: {dataset}", title_justify="left")
-        for column in ("stage", "step", "in", "dropped", "kept"):
+        for column in ("stage", "step", "in", "dropped", "kept", "tokens", "seconds"):
             table.add_column(column, justify="left" if column in ("stage", "step") else "right")
         for stage in manifest["stages"]:
-            for step in stage["steps"]:
-                if "total" in step:
-                    table.add_row(
-                        stage["stage"],
-                        _step_name(step["step"]),
-                        f"{step['total']:,}",
-                        f"{step.get('dropped', 0):,}",
-                        f"{step.get('forwarded', step['total']):,}",
-                    )
+            shown = [step for step in stage["steps"] if "total" in step or "tokens" in step]
+            for position, step in enumerate(shown):
+                total = step.get("total")
+                table.add_row(
+                    stage["stage"] if position == 0 else "",
+                    _step_name(step["step"]),
+                    "" if total is None else f"{total:,}",
+                    "" if total is None else f"{step.get('dropped', 0):,}",
+                    "" if total is None else f"{step.get('forwarded', total):,}",
+                    f"{step['tokens']:,}" if "tokens" in step else "",
+                    f"{step.get('seconds', 0):.1f}",
+                )
         console.print(table)
         for split, figures in manifest["splits"].items():
             console.print(f"{split}: {figures['documents']:,} documents, {figures['tokens']:,} tokens")

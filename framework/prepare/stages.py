@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ class Stage:
         tasks: how many tasks it runs as (``None``: ``executor.tasks``).
         directory: a fixed folder for its logs (default ``<root>/<name>-<hash>``).
         output: a fixed output folder (default ``<directory>/output``).
+        check: called after it has run here (not under Slurm), to refuse what it produced
+            before later stages run.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Stage:
     tasks: int | None = None
     directory: Path | None = None
     output: Path | None = None
+    check: Callable[[PlannedStage], None] | None = None
 
 
 @dataclass
@@ -141,9 +145,13 @@ def build_executor(config, planned: PlannedStage, folders: dict[str, Path], depe
     )
 
 
-def run_stages(config, stages: list[tuple[PlannedStage, dict[str, Path]]]) -> bool:
+def run_stages(
+    config, stages: list[tuple[PlannedStage, dict[str, Path]]], finished: Callable[[int, PlannedStage, float], None] = lambda *_: None
+) -> bool:
     """Run (local, ray) or submit (slurm) the planned stages in order, each with the output
-    folders it reads; return whether they have run (False: submitted to Slurm)."""
+    folders it reads; return whether they have run (False: submitted to Slurm). ``finished``
+    is called after each stage that ran here with its index, the stage and its wall time in
+    seconds."""
     if config.kind == "ray":
         import ray
 
@@ -155,11 +163,10 @@ def run_stages(config, stages: list[tuple[PlannedStage, dict[str, Path]]]) -> bo
             executor = build_executor(config, planned, folders, depends=executor)
         executor.run()
         return False
-    for planned, folders in stages:
+    for index, (planned, folders) in enumerate(stages):
+        start = time.perf_counter()
         build_executor(config, planned, folders).run()
+        if planned.stage.check is not None:
+            planned.stage.check(planned)
+        finished(index, planned, time.perf_counter() - start)
     return True
-
-
-def stage_stats(planned: PlannedStage) -> list[list[dict]]:
-    """datatrove's stats of each task of a stage that has run, in task order."""
-    return [json.loads(path.read_text()) for path in sorted((planned.logs / "stats").glob("*.json"))]

@@ -17,6 +17,11 @@ pytestmark = pytest.mark.slow
 SETTINGS = ["tokenizer=char", "executor.tasks=2", "executor.workers=1", "output.val_fraction=0.05"]
 
 
+def counters(manifest: dict) -> list:
+    """Each stage's step counters, without the times."""
+    return [[{key: value for key, value in step.items() if key != "seconds"} for step in stage["steps"]] for stage in manifest["stages"]]
+
+
 def normalized(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
@@ -226,3 +231,74 @@ def test_three_sources_share_one_tokenizer_and_train_as_a_weighted_mixture(
         train(cfg)
     with pytest.raises(ConfigError, match=r"data=prepared takes its tokenizer from the dataset .* drop tokenizer=char"):
         check_command_line("train", ["data=prepared", f"data.path={other}", "tokenizer=char"])
+
+
+def test_filters_that_remove_every_document_are_named(shakespeare_path, prepare_config, tmp_path):
+    from framework.errors import DataError
+
+    (tmp_path / "verse.txt").write_text(shakespeare_path.read_text()[:20_000])
+    cfg = prepare_config(
+        [
+            f"input.path={tmp_path / 'verse.txt'}",
+            "input.txt_documents=paragraphs",
+            "prepare/filters=[clean,length]",
+            "filters.length.min_chars=5000",
+            *SETTINGS,
+        ],
+        tmp_path,
+    )
+    with pytest.raises(
+        DataError, match=r"Every document of verse was removed by the filters: the last ones by FILTER: length \(\d+ of \d+ dropped\)"
+    ):
+        prepare(cfg)
+
+
+def test_a_preparation_killed_in_the_middle_completes_on_the_next_run(shakespeare_path, prepare_config, project_root, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    paragraphs = [text for text in shakespeare_path.read_text().split("\n\n") if text.strip()]
+    (tmp_path / "input").mkdir()
+    for index in range(4):
+        (tmp_path / "input" / f"{index}.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in paragraphs[index::4]))
+    settings = [
+        f"input.path={tmp_path / 'input' / '*.jsonl'}",
+        "prepare/filters=[clean,length,gopher_repetition]",
+        "tokenizer=char",
+        "executor.tasks=4",
+        "executor.workers=1",
+    ]
+    killed_cache = tmp_path / "killed" / "cache"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "framework.prepare",
+            *settings,
+            f"paths.cache_dir={killed_cache}",
+            f"output.dir={tmp_path / 'killed' / 'dataset'}",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(project_root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(killed_cache.glob("prepare/input/filter-*/logs/completions/00000")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (completions,) = killed_cache.glob("prepare/input/filter-*/logs/completions")
+    assert 1 <= len(list(completions.iterdir())) < 4  # killed inside the first stage
+
+    resumed = prepare(prepare_config([*settings, f"output.dir={tmp_path / 'killed' / 'dataset'}"], tmp_path / "killed")).folder
+    whole = prepare(prepare_config([*settings, f"output.dir={tmp_path / 'whole' / 'dataset'}"], tmp_path / "whole")).folder
+    manifests = [json.loads((folder / "manifest.json").read_text()) for folder in (resumed, whole)]
+    assert manifests[0]["splits"] == manifests[1]["splits"]
+    assert counters(manifests[0]) == counters(manifests[1])
+    for split in ("train", "val"):
+        for shard in manifests[1]["splits"][split]["shards"]:
+            assert (resumed / split / shard).read_bytes() == (whole / split / shard).read_bytes()
