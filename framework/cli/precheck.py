@@ -26,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
 from framework.errors import USER_ERROR_STATUS, ConfigError, MissingDependencyError, UserInputError
+from framework.run.recipes import prepared_data
 from framework.run.schema import config_error, target_arguments, unknown_key_error
 from framework.strategy.launch import external_launcher
 
@@ -165,7 +166,7 @@ def _check_plugins_installed(hydra: DictConfig) -> None:
 def _check_prepared_data_tokenizer(cfg: DictConfig, overrides: list[str]) -> None:
     """A prepared dataset brings its tokenizer: a tokenizer chosen on the command line would be ignored."""
     data = cfg.get("data")
-    if not isinstance(data, DictConfig) or "source" in data or "_target_" in data or "mixture" not in data:
+    if not isinstance(data, DictConfig) or not prepared_data(data):
         return
     chosen = [item for item in overrides if re.match(r"[+~]*tokenizer(\.|=)", item)]
     if chosen:

@@ -6,7 +6,7 @@
 Composes ``conf/prepare.yaml`` (``--help``, ``--cfg job``), runs the stages on datatrove's
 executor, prints a table of what each step kept and removed, and the dataset folder to train
 on with ``data=prepared data.path=<folder>`` (with Slurm: submits the stages and says where the
-dataset will be). Bad input exits with status 2 and one paragraph.
+dataset will be). Bad settings, input and failed tasks exit with status 2 and one paragraph.
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ CLEANING_STEPS: dict[str, Callable[[str], str]] = {
 }
 
 
-def validate_cleaning(steps: Sequence[str]) -> None:
-    """Raise ConfigError naming any step in ``steps`` that is not in :data:`CLEANING_STEPS`."""
+def validate_cleaning(steps: Sequence[str], setting: str = "data.cleaning") -> None:
+    """Raise ConfigError naming any step in ``steps`` (the value of ``setting``) that is not in :data:`CLEANING_STEPS`."""
     unknown = [step for step in steps if step not in CLEANING_STEPS]
     if unknown:
-        raise ConfigError(f"Unknown data.cleaning step(s) {unknown}; valid steps are {sorted(CLEANING_STEPS)}.")
+        raise ConfigError(f"Unknown {setting} step(s) {unknown}; valid steps are {sorted(CLEANING_STEPS)}.")
 
 
 def clean(text: str, steps: Sequence[str]) -> str:

@@ -28,13 +28,15 @@ from framework.data.datamodule import (
 from framework.errors import ConfigError, DataError, MissingInputError
 
 FORMAT = "lm-framework prepared dataset 1"
+SPLITS = ("train", "val")
 
 
 class ShardedTokens:
     """Several read-only memmaps read as one 1-D array of ids.
 
-    Supports ``len()`` and indexing with an int64 array of positions of any shape (what the
-    windows of :mod:`framework.data.datamodule` do), returning the ids in that shape.
+    Supports ``len()``, slices (``tokens[a:b]``, a copy) and indexing with an int64 array of
+    positions of any shape (what the windows of :mod:`framework.data.datamodule` do),
+    returning the ids in that shape.
 
     Args:
         paths: the shard files, in order; empty files are skipped.
@@ -49,7 +51,9 @@ class ShardedTokens:
     def __len__(self) -> int:
         return int(self.starts[-1])
 
-    def __getitem__(self, positions: np.ndarray) -> np.ndarray:
+    def __getitem__(self, positions: np.ndarray | slice) -> np.ndarray:
+        if isinstance(positions, slice):
+            positions = np.arange(*positions.indices(len(self)), dtype=np.int64)
         positions = np.asarray(positions, dtype=np.int64)
         if len(self.shards) == 1:
             return self.shards[0][positions]
@@ -92,7 +96,7 @@ class PreparedCorpus:
             "vocab_size": manifest["tokenizer"]["vocab_size"],
             "dtype": manifest["token_dtype"],
         }
-        for split in ("train", "val"):
+        for split in SPLITS:
             found = len(self.tokens(split))
             if found != self.meta["tokens"][split]:
                 raise DataError(
@@ -129,6 +133,8 @@ class MixtureWindows(Dataset):
     """
 
     def __init__(self, sources: list, weights: list[float], block_size: int, num_samples: int, seed: int) -> None:
+        for index, tokens in enumerate(sources):
+            check_split_length(f"train (mixture source {index})", len(tokens), block_size)
         self.sources, self.block_size, self.num_samples, self.seed = sources, block_size, num_samples, seed
         self.cumulative = np.cumsum(np.asarray(weights, dtype=np.float64) / sum(weights))
         self.num_offsets = [len(tokens) - block_size for tokens in sources]
@@ -184,6 +190,8 @@ class PreparedMixture:
         if not entries:
             raise ConfigError("data.mixture is empty; give [{path: <dataset>, weight: <w>}, ...] or use data.path.")
         for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                raise ConfigError(f"data.mixture[{index}]={entry!r} must be {{path: <dataset folder>, weight: <positive number>}}.")
             if not isinstance(entry.get("weight"), (int, float)) or entry["weight"] <= 0:
                 raise ConfigError(f"data.mixture[{index}].weight={entry.get('weight')!r} must be a positive number.")
         self.corpora = [PreparedCorpus(entry["path"]) for entry in entries]
@@ -200,7 +208,7 @@ class PreparedMixture:
             self.names = [f"{index}_{name}" for index, name in enumerate(self.names)]
         self.tokenizer = first.tokenizer
         self.meta = {
-            "tokens": {split: sum(corpus.meta["tokens"][split] for corpus in self.corpora) for split in ("train", "val")},
+            "tokens": {split: sum(corpus.meta["tokens"][split] for corpus in self.corpora) for split in SPLITS},
             "tokenizer_sha256": first.meta["tokenizer_sha256"],
             "vocab_size": first.meta["vocab_size"],
             "dtype": first.meta["dtype"],
@@ -229,8 +237,6 @@ class MixtureDataModule(SampledDataModule):
         self, mixture: PreparedMixture, block_size: int, batch_size: int, num_train_samples: int, seed: int, num_workers: int = 0
     ) -> None:
         super().__init__(batch_size, num_workers)
-        for name, corpus in zip(mixture.names, mixture.corpora):
-            check_split_length(f"{name} train", corpus.meta["tokens"]["train"], block_size)
         train = [corpus.tokens("train") for corpus in mixture.corpora]
         self.train_set = MixtureWindows(train, mixture.weights, block_size, num_train_samples, seed)
         self.val_sets = [

@@ -16,8 +16,8 @@ def dedup_stages(dedup) -> list[Stage]:
     """The stages that remove duplicates from the previous stage's documents (JSONL).
 
     ``exact``: each task hashes its documents (xxhash64 of the normalized text), one task finds
-    the hashes seen before, and each task drops its duplicates, keeping the first copy in input
-    order.
+    the hashes seen before, and each task drops its duplicates: one copy of each text stays
+    (datatrove keeps the one earliest in its task's input; across tasks that is not input order).
 
     Raises:
         ConfigError: an unknown ``dedup.method``.
@@ -48,18 +48,6 @@ def dedup_stages(dedup) -> list[Stage]:
             ],
         ),
     ]
-
-
-def detection_probability(jaccard: float, num_buckets: int, hashes_per_bucket: int) -> float:
-    """The probability that two documents of word n-gram Jaccard similarity ``jaccard`` share
-    at least one of ``b`` buckets of ``r`` MinHash values: ``1 - (1 - J**r)**b``."""
-    return 1 - (1 - jaccard**hashes_per_bucket) ** num_buckets
-
-
-def minhash_threshold(num_buckets: int, hashes_per_bucket: int) -> float:
-    """The usual LSH threshold ``(1 / b) ** (1 / r)``: where the detection probability rises
-    steeply (0.72 for 14 buckets of 8 hashes, detected with probability 0.65)."""
-    return (1 / num_buckets) ** (1 / hashes_per_bucket)
 
 
 def minhash_stages(dedup) -> list[Stage]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from framework.data.prepared import FORMAT
+from framework.data.prepared import FORMAT, SPLITS
 from framework.errors import ConfigError
 
 READ_BYTES = 1 << 24
@@ -39,11 +39,17 @@ def describe_inputs(files: list[Path]) -> list[dict]:
     return [{"path": str(path), "bytes": path.stat().st_size, "xxh3_128": content_hash(path)} for path in files]
 
 
+OURS = ("train", "val", "stages", "tokenizer.json")
+
+
 def already_prepared(output: Path, expected_hash: str) -> bool:
-    """Whether ``output`` holds this preparation's finished dataset.
+    """Whether ``output`` holds this preparation's finished dataset. If not, ``output`` is made
+    ready for it: the unfinished files of another preparation (``stages/hash`` differs) are
+    removed, and ``stages/hash`` records this one's.
 
     Raises:
-        ConfigError: ``output`` holds a different preparation, or files that are not one.
+        ConfigError: ``output`` holds a different finished preparation, or files that are not
+            a preparation's.
     """
     path = output / "manifest.json"
     if path.is_file():
@@ -54,8 +60,18 @@ def already_prepared(output: Path, expected_hash: str) -> bool:
             f"output.dir={output} holds a different preparation (hash {found[:12]}, these settings give {expected_hash[:12]}); "
             "choose another output.dir, or leave it unset to name the folder after the settings."
         )
-    if output.is_dir() and any(path.name not in ("train", "val", "stages", "tokenizer.json") for path in output.iterdir()):
+    if output.is_dir() and any(path.name not in OURS for path in output.iterdir()):
         raise ConfigError(f"output.dir={output} is not empty and holds no manifest.json; choose an empty or new folder.")
+    marker = output / "stages" / "hash"
+    if output.is_dir() and (not marker.is_file() or marker.read_text() != expected_hash):
+        for name in OURS:  # an interrupted preparation with other settings: its shards must not be reused
+            path = output / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(expected_hash)
     return False
 
 
@@ -76,6 +92,11 @@ def step_counters(task_stats: list[list[dict]]) -> list[dict]:
     return steps
 
 
+def step_label(step: str) -> str:
+    """datatrove's step name without its type prefix and symbols: '🔻 - FILTER: 👯 Gopher Repetition' -> 'FILTER: Gopher Repetition'."""
+    return " ".join(word for word in step.split(" - ", 1)[-1].split() if word.isascii())
+
+
 def split_figures(folder: Path) -> dict:
     """Tokens and documents of one split's shards (from their ``.ds.index`` files)."""
     shards = sorted(folder.glob("*.ds"))
@@ -93,7 +114,7 @@ class WriteManifest(PipelineStep):
 
     Args:
         output: the dataset folder.
-        hash: the dataset's hash (``manifest.json``'s ``hash``).
+        dataset_hash: the dataset's hash (``manifest.json``'s ``hash``).
         name: the source's name.
         inputs: :func:`describe_inputs` of its files.
         stages: ``(name, logging folder)`` of each stage of this dataset, in order.
@@ -108,7 +129,7 @@ class WriteManifest(PipelineStep):
     def __init__(
         self,
         output: str,
-        hash: str,
+        dataset_hash: str,
         name: str,
         inputs: list[dict],
         stages: list[tuple[str, str]],
@@ -117,7 +138,7 @@ class WriteManifest(PipelineStep):
         eos_token: str,
     ) -> None:
         super().__init__()
-        self.output, self.hash, self.source = Path(output), hash, name
+        self.output, self.hash, self.source = Path(output), dataset_hash, name
         self.inputs, self.stages, self.tokenizer, self.config, self.eos_token = inputs, stages, Path(tokenizer), config, eos_token
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
@@ -132,7 +153,7 @@ class WriteManifest(PipelineStep):
                 {"stage": stage, "directory": str(Path(logs).parent), "steps": step_counters(task_stats(Path(logs)))}
                 for stage, logs in self.stages
             ],
-            "splits": {split: split_figures(self.output / split) for split in ("train", "val")},
+            "splits": {split: split_figures(self.output / split) for split in SPLITS},
             "token_dtype": "uint16" if tokenizer["vocab_size"] <= 1 << 16 else "uint32",
             "eos_token": self.eos_token,
             "tokenizer": tokenizer,

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import hydra.utils
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from framework.errors import ConfigError, DataError
+from framework.data.prepared import SPLITS
+from framework.errors import ConfigError, DataError, UserInputError
 from framework.prepare import manifest
 from framework.prepare.dedup import dedup_stages
 from framework.prepare.manifest import WriteManifest
 from framework.prepare.readers import build_reader, input_files
 from framework.prepare.stages import Chain, PlannedStage, Stage, check_executor, run_stages, settings_hash
 from framework.prepare.steps import SplitFilter
-from framework.prepare.tokenizer import TrainTokenizer, check_tokenizer_settings
-
-SPLITS = ("train", "val")
+from framework.prepare.tokenizer import TrainTokenizer, checked_tokenizer_settings
 
 
 def filter_steps(filters: DictConfig) -> list:
@@ -40,7 +41,12 @@ def filter_steps(filters: DictConfig) -> list:
     for name, node in filters.items():
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ConfigError(f"filters.{name} is not a filter config (a node with _target_); choose options from conf/prepare/filters.")
-        steps.append(hydra.utils.instantiate(node))
+        try:
+            steps.append(hydra.utils.instantiate(node))
+        except InstantiationException as error:  # a step's own check of its settings
+            if isinstance(error.__cause__, UserInputError):
+                raise error.__cause__ from None
+            raise
     return steps
 
 
@@ -69,6 +75,9 @@ def source_inputs(input_config: DictConfig) -> dict[str, DictConfig]:
     for name, source in sources.items():
         if not source or not source.get("path"):
             raise ConfigError(f"input.sources.{name} has no path; give input.sources.{name}.path=<files>.")
+        unknown = sorted(set(source) - set(shared) - {"path"})
+        if unknown:
+            raise ConfigError(f"input.sources.{name}.{unknown[0]} is not an input setting; valid: path, {', '.join(sorted(shared))}.")
         result[name] = OmegaConf.create({**shared, **OmegaConf.to_container(source), "name": name})
     return result
 
@@ -85,11 +94,11 @@ class Source:
 @dataclass
 class Prepared:
     """What :func:`prepare` made: the folder to train on, each dataset by source name, and
-    whether the stages ran here (False: submitted to Slurm, still to run)."""
+    whether the datasets are finished (False: submitted to Slurm, still to run)."""
 
     folder: Path
     datasets: dict[str, Path]
-    ran: bool
+    finished: bool
 
 
 def documents_left(planned: PlannedStage) -> None:
@@ -101,7 +110,7 @@ def documents_left(planned: PlannedStage) -> None:
     droppers = [step for step in steps if step.get("dropped")]
     culprit = droppers[-1] if droppers else None
     blame = (
-        f"the last ones by {culprit['step'].split(' - ', 1)[-1]} ({culprit['dropped']:,} of {culprit['total']:,} dropped)"
+        f"the last ones by {manifest.step_label(culprit['step'])} ({culprit['dropped']:,} of {culprit['total']:,} dropped)"
         if culprit
         else "none was read"
     )
@@ -112,20 +121,54 @@ def documents_left(planned: PlannedStage) -> None:
     )
 
 
-def plan_source(name: str | None, input_config: DictConfig, cfg: DictConfig, steps: list) -> Source:
-    """Check one source's files and settings and plan its cleaning and dedup stages."""
+@dataclass
+class CheckedSource:
+    """One source whose settings and files have been checked (nothing read yet)."""
+
+    name: str
+    settings: dict
+    files: list[Path]
+    reader: object
+
+
+def check_source(name: str | None, input_config: DictConfig) -> CheckedSource:
+    """Check one source's files (they exist, are non-empty regular files of one supported kind)
+    and reader settings.
+
+    Raises:
+        MissingInputError, ConfigError: see :func:`~framework.prepare.readers.input_files` and
+            :func:`~framework.prepare.readers.build_reader`.
+    """
+    key = f"input.sources.{name}" if name else "input"
+    files = input_files(input_config.path, setting=f"{key}.path")
+    reader = build_reader(input_config, files, key)
+    name = name or input_config.name or (files[0].name.split(".")[0] if len(files) == 1 else files[0].parent.name)
+    return CheckedSource(name, OmegaConf.to_container(input_config, resolve=True), files, reader)
+
+
+def plan_source(checked: CheckedSource, cfg: DictConfig, steps: list) -> Source:
+    """Hash one source's input files (with the code's versions) and plan its cleaning and dedup stages."""
     from datatrove.pipeline.writers import JsonlWriter
 
-    files = input_files(input_config.path)
-    reader = build_reader(input_config, files)
-    inputs = manifest.describe_inputs(files)
-    name = name or input_config.name or (files[0].name.split(".")[0] if len(files) == 1 else files[0].parent.name)
-    chain = Chain(Path(cfg.paths.cache_dir) / "prepare" / name, settings_hash({"inputs": inputs}), cfg.executor.tasks)
-    settings = {"input": OmegaConf.to_container(input_config), "filters": OmegaConf.to_container(cfg.filters)}
-    chain.add(Stage("filter", settings, lambda output, folders: [reader, *steps, JsonlWriter(str(output))], check=documents_left))
+    inputs = manifest.describe_inputs(checked.files)
+    versions = {package: version(package) for package in ("lm-framework", "datatrove")}
+    chain = Chain(
+        Path(cfg.paths.cache_dir) / "prepare" / checked.name, settings_hash({"inputs": inputs, "versions": versions}), cfg.executor.tasks
+    )
+    # the filters as a list: their order decides the output, and hashed JSON has its keys sorted
+    filters = [[name, OmegaConf.to_container(node, resolve=True)] for name, node in cfg.filters.items()]
+    reader = checked.reader
+    chain.add(
+        Stage(
+            "filter",
+            {"input": checked.settings, "filters": filters},
+            lambda output, folders: [reader, *steps, JsonlWriter(str(output))],
+            check=documents_left,
+        )
+    )
     for stage in dedup_stages(cfg.dedup):
         chain.add(stage)
-    return Source(name, inputs, chain)
+    return Source(checked.name, inputs, chain)
 
 
 def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float], None] = lambda *_: None) -> Prepared:
@@ -143,10 +186,11 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
     steps = filter_steps(cfg.filters)
     check_val_fraction(cfg.output.val_fraction)
     check_executor(cfg.executor)
-    tokenizer_config = OmegaConf.to_container(cfg.tokenizer, resolve=True)
-    check_tokenizer_settings(tokenizer_config)
+    dedup_stages(cfg.dedup)  # checks its settings
+    tokenizer_config = checked_tokenizer_settings(OmegaConf.to_container(cfg.tokenizer, resolve=True))
     inputs = source_inputs(cfg.input)
-    sources = [plan_source(name, input_config, cfg, steps) for name, input_config in inputs.items()]
+    checked = [check_source(name, input_config) for name, input_config in inputs.items()]
+    sources = [plan_source(source, cfg, steps) for source in checked]  # reads and hashes every input file
 
     cache = Path(cfg.paths.cache_dir) / "prepare"
     documents = [source.chain.planned[-1].output for source in sources]
@@ -174,8 +218,9 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
     else:
         folder = Path(cfg.output.dir or default_parent / f"mixture-{settings_hash(hashes)[:12]}").expanduser().resolve()
         datasets = {source.name: folder / source.name for source in sources}
+    # a list, not a generator: every dataset folder is checked, and any holding another preparation refused
     if all([manifest.already_prepared(datasets[source.name], hashes[source.name]) for source in sources]):
-        return Prepared(folder, datasets, ran=True)
+        return Prepared(folder, datasets, finished=True)
 
     order = [(planned, source.chain.folders()) for source in sources for planned in source.chain.planned]
     order.append((tokenizer, {}))
@@ -211,8 +256,8 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
             directory=output / "stages" / "manifest",
         )
         order.append((source.chain.add(write, after=hashes[source.name]), {}))
-    ran = run_stages(cfg.executor, order, lambda index, planned, seconds: finished(index, len(order), planned, seconds))
-    return Prepared(folder, datasets, ran)
+    done = run_stages(cfg.executor, order, lambda index, planned, seconds: finished(index, len(order), planned, seconds))
+    return Prepared(folder, datasets, done)
 
 
 def _tokenize(documents: Path, tokenizer_file: Path, split: str, cfg: DictConfig):

@@ -30,9 +30,9 @@ def suffix_of(path: Path) -> str:
     return ".jsonl.gz" if path.name.endswith(".jsonl.gz") else path.suffix
 
 
-def input_files(pattern: str) -> list[Path]:
-    """The files ``input.path`` names, absolute and sorted; each an existing, non-empty regular
-    file of one of :data:`SUFFIXES`, all of the same suffix.
+def input_files(pattern: str, setting: str = "input.path") -> list[Path]:
+    """The files ``pattern`` (the value of ``setting``) names, absolute and sorted; each an
+    existing, non-empty regular file of one of :data:`SUFFIXES`, all of the same suffix.
 
     Raises:
         MissingInputError: nothing matches (or the file does not exist).
@@ -42,15 +42,15 @@ def input_files(pattern: str) -> list[Path]:
     if glob.has_magic(pattern):
         paths = sorted(Path(path).resolve() for path in glob.glob(pattern, recursive=True) if Path(path).is_file())
         if not paths:
-            raise MissingInputError(f"input.path={pattern!r} matches no file.")
+            raise MissingInputError(f"{setting}={pattern!r} matches no file.")
     else:
         paths = [Path(pattern).resolve()]
     for path in paths:
-        check_corpus_file(path, "Input file", "input.path")
+        check_corpus_file(path, "Input file", setting)
     suffixes = sorted({suffix_of(path) for path in paths})
     if suffixes[0] not in SUFFIXES or len(suffixes) > 1:
         raise ConfigError(
-            f"input.path={pattern!r} matches files with suffixes {suffixes}; give files of one of {', '.join(SUFFIXES)} "
+            f"{setting}={pattern!r} matches files with suffixes {suffixes}; give files of one of {', '.join(SUFFIXES)} "
             "(prepare several kinds as separate sources)."
         )
     return paths
@@ -152,6 +152,7 @@ class ParquetFileReader(_LocalFilesReader):
     name = "📒 parquet files"
 
     def read_file(self, filepath: str):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = self.root / filepath
@@ -159,10 +160,12 @@ class ParquetFileReader(_LocalFilesReader):
             table = pq.ParquetFile(path)
         except Exception as error:  # pyarrow raises several types for a damaged file
             raise DataError(f"{path} cannot be read as Parquet ({error}).") from None
-        if self.text_field not in table.schema_arrow.names:
+        schema = table.schema_arrow
+        field = schema.field(self.text_field) if self.text_field in schema.names else None
+        if field is None or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            columns = ", ".join(f"{column.name} ({column.type})" for column in schema)
             raise DataError(
-                f"{path} has no column {self.text_field!r} (columns: {table.schema_arrow.names}); "
-                "set input.text_field to the column that holds the text."
+                f"{path} has no string column {self.text_field!r} (columns: {columns}); set input.text_field to the column that holds the text."
             )
         row = 0
         for batch in table.iter_batches(columns=[self.text_field]):
@@ -172,17 +175,19 @@ class ParquetFileReader(_LocalFilesReader):
                 row += 1
 
 
-def build_reader(input_config, files: list[Path]):
-    """The datatrove reader for ``files`` (from :func:`input_files`) with ``input_config``'s settings.
+def build_reader(input_config, files: list[Path], key: str = "input"):
+    """The datatrove reader for ``files`` (from :func:`input_files`) with ``input_config``'s
+    settings (``key``: where they are in the config, for messages). ``encoding_errors`` applies
+    to text and JSONL; Parquet strings are UTF-8 by the format.
 
     Raises:
-        ConfigError: ``input.encoding_errors`` or ``input.txt_documents`` not a valid value.
+        ConfigError: ``encoding_errors`` or ``txt_documents`` not a valid value.
     """
     if input_config.encoding_errors not in ENCODING_ERRORS:
-        raise ConfigError(f"input.encoding_errors={input_config.encoding_errors!r}; valid values are {', '.join(ENCODING_ERRORS)}.")
+        raise ConfigError(f"{key}.encoding_errors={input_config.encoding_errors!r}; valid values are {', '.join(ENCODING_ERRORS)}.")
     suffix = suffix_of(files[0])
     if input_config.txt_documents not in TXT_DOCUMENTS:
-        raise ConfigError(f"input.txt_documents={input_config.txt_documents!r}; valid values are {', '.join(TXT_DOCUMENTS)}.")
+        raise ConfigError(f"{key}.txt_documents={input_config.txt_documents!r}; valid values are {', '.join(TXT_DOCUMENTS)}.")
     if suffix == ".txt":
         return TextFileReader(files, input_config.encoding_errors, input_config.txt_documents)
     if suffix == ".parquet":

@@ -9,7 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from framework.prepare.manifest import step_counters, task_stats
+from framework.prepare.manifest import step_counters, step_label, task_stats
 from framework.prepare.pipeline import Prepared
 from framework.prepare.stages import PlannedStage
 
@@ -25,16 +25,11 @@ def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -
     print(f"[{index + 1}/{count}] {planned.stage.name} in {seconds:.1f} s{figures}", file=sys.stderr, flush=True)
 
 
-def _step_name(step: str) -> str:
-    """datatrove's step name without its type prefix and symbols: '🔻 - FILTER: length' -> 'FILTER: length'."""
-    return " ".join(word for word in step.split(" - ", 1)[-1].split() if word.isascii())
-
-
 def print_report(prepared: Prepared) -> None:
     """Print each dataset's steps (documents in, dropped, kept) and its splits, or where a
     Slurm preparation will write them."""
     console = Console(width=None if sys.stdout.isatty() else 160)  # logs and pipes get the whole table
-    if not prepared.ran:
+    if not prepared.finished:
         console.print(
             f"Submitted to Slurm. When the jobs finish, {prepared.folder} holds the dataset; run the same command again "
             "to see its report (it submits nothing more)."
@@ -51,7 +46,7 @@ def print_report(prepared: Prepared) -> None:
                 total = step.get("total")
                 table.add_row(
                     stage["stage"] if position == 0 else "",
-                    _step_name(step["step"]),
+                    step_label(step["step"]),
                     "" if total is None else f"{total:,}",
                     "" if total is None else f"{step.get('dropped', 0):,}",
                     "" if total is None else f"{step.get('forwarded', total):,}",

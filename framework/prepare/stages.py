@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from framework.cpus import usable_cpus
-from framework.errors import ConfigError
+from framework.errors import ConfigError, DataError
 
 EXECUTORS = ("local", "ray", "slurm")
 
@@ -105,7 +107,11 @@ class Chain:
 
 
 def check_executor(config) -> None:
-    """Raise ConfigError for an unknown ``executor.kind`` or counts below 1."""
+    """Raise ConfigError for an unknown ``executor.kind``, counts below 1, or a setting left
+    unset (``executor.partition`` for Slurm)."""
+    unset = sorted(OmegaConf.missing_keys(config))
+    if unset:
+        raise ConfigError(f"executor.{unset[0]} is not set; give it on the command line (executor.{unset[0]}=...).")
     if config.kind not in EXECUTORS:
         raise ConfigError(f"executor.kind={config.kind!r}; valid kinds are {', '.join(EXECUTORS)}.")
     if config.tasks < 1 or (config.get("workers") is not None and config.workers < 1):
@@ -165,7 +171,14 @@ def run_stages(
         return False
     for index, (planned, folders) in enumerate(stages):
         start = time.perf_counter()
-        build_executor(config, planned, folders).run()
+        executor = build_executor(config, planned, folders)
+        executor.run()
+        incomplete = executor.get_incomplete_ranks()
+        if incomplete:  # the Ray executor logs a task's error and returns; the local one raises it
+            raise DataError(
+                f"Stage {planned.stage.name}: {len(incomplete)} of {planned.tasks} tasks failed (tasks {incomplete[:10]}); "
+                f"their errors are in {planned.logs / 'logs'}. Fix the cause and run the same command again: finished tasks are kept."
+            )
         if planned.stage.check is not None:
             planned.stage.check(planned)
         finished(index, planned, time.perf_counter() - start)

@@ -27,7 +27,7 @@ class CleanText(PipelineStep):
 
     def __init__(self, steps: list[str]) -> None:
         super().__init__()
-        validate_cleaning(steps)
+        validate_cleaning(steps, "filters.clean.steps")
         self.steps = list(steps)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -63,17 +63,22 @@ class LengthFilter(BaseFilter):
         return True
 
 
+def normalize(text: str) -> str:
+    """NFC, runs of whitespace as one space, stripped."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
 def normalized_text(document: Document) -> str:
-    """The text exact deduplication compares: NFC, runs of whitespace as one space, stripped."""
-    return " ".join(unicodedata.normalize("NFC", document.text).split())
+    """The text exact deduplication compares: the document's, :func:`normalize`-d."""
+    return normalize(document.text)
 
 
 def validation_document(text: str, val_fraction: float) -> bool:
     """Whether a document of ``text`` belongs to the validation split: the first 8 bytes of the
-    SHA-256 of its normalized text, as a fraction of 2**64, below ``val_fraction``. A function
-    of the text alone, so the split does not depend on order, tasks or machines, and two exact
-    copies always land in the same split."""
-    digest = hashlib.sha256(" ".join(text.split()).encode()).digest()
+    SHA-256 of its :func:`normalize`-d text, as a fraction of 2**64, below ``val_fraction``. A
+    function of the text alone, so the split does not depend on order, tasks or machines, and
+    texts that exact deduplication counts as copies land in the same split."""
+    digest = hashlib.sha256(normalize(text).encode()).digest()
     return int.from_bytes(digest[:8], "big") < val_fraction * 2.0**64
 
 

@@ -17,15 +17,27 @@ from framework.errors import ConfigError
 from framework.prepare.steps import validation_document
 from framework.tokenizer import tokenizer_hash
 
-OUR_KEYS = ("sample_bytes", "path")
+OUR_KEYS = ("sample_bytes", "path", "sha256")
 
 
-def check_tokenizer_settings(config: dict) -> None:
-    """Raise ConfigError for ``tokenizer.sample_bytes`` below 1 or a ``tokenizer.path`` that is not a file."""
+def checked_tokenizer_settings(config: dict) -> dict:
+    """``config`` (the ``tokenizer`` node) checked, with ``path`` made absolute and, for a given
+    tokenizer, its ``sha256`` added, so that a changed file makes a new dataset.
+
+    Raises:
+        ConfigError: ``tokenizer.sample_bytes`` below 1, or a ``tokenizer.path`` that is not a
+            tokenizer file.
+    """
     if config["sample_bytes"] < 1:
         raise ConfigError(f"tokenizer.sample_bytes={config['sample_bytes']} must be at least 1.")
-    if config.get("path") and not Path(config["path"]).expanduser().is_file():
-        raise ConfigError(f"tokenizer.path={config['path']} is not a file; give a tokenizer.json.")
+    if not config.get("path"):
+        return config
+    path = Path(config["path"]).expanduser().resolve()
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for a missing or bad file
+        raise ConfigError(f"tokenizer.path={config['path']} is not a tokenizer.json file ({error}).") from None
+    return {**config, "path": str(path), "sha256": tokenizer_hash(tokenizer)}
 
 
 def _training_texts(documents: Path, val_fraction: float) -> Iterator[str]:
@@ -59,10 +71,8 @@ def training_sample(documents: list[Path], val_fraction: float, sample_bytes: in
 class TrainTokenizer(PipelineStep):
     """Writes ``<output>/tokenizer.json`` and ``<output>/tokenizer_info.json`` (sha256,
     vocab_size, eos_id, sample_bytes, path): the tokenizer of ``config`` (the ``tokenizer``
-    node: a training function's config, plus ``sample_bytes`` and ``path``).
-
-    Raises (when run):
-        ConfigError: ``tokenizer.path`` is not a tokenizer file.
+    node from :func:`checked_tokenizer_settings`: a training function's config, plus
+    ``sample_bytes``, and ``path`` for a given tokenizer, whose training settings are then unused).
     """
 
     name = "train tokenizer"
@@ -75,10 +85,7 @@ class TrainTokenizer(PipelineStep):
 
     def build(self) -> Tokenizer:
         if self.config.get("path"):
-            try:
-                return Tokenizer.from_file(str(Path(self.config["path"]).expanduser()))
-            except Exception as error:  # tokenizers raises a bare Exception for a bad file
-                raise ConfigError(f"tokenizer.path={self.config['path']} is not a tokenizer.json file ({error}).") from None
+            return Tokenizer.from_file(self.config["path"])
         trainer = hydra.utils.instantiate({key: value for key, value in self.config.items() if key not in OUR_KEYS})
         return trainer(training_sample(self.documents, self.val_fraction, self.config["sample_bytes"]))
 

@@ -65,6 +65,11 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
             f"{', '.join(overrides)} would change model.{', model.'.join(changed)}, which the trained model fixes "
             f"({', '.join(f'{key}={trained_model.get(key)}' for key in changed)}); evaluate with values that keep them."
         )
+    if cfg.data.get("mixture") is not None:
+        raise ConfigError(
+            "This run trained on a data mixture; evaluate it on one of its datasets at a time: "
+            "data.mixture=null data.path=<dataset> (its validation figures per dataset are in metrics.csv as val/<name>/loss)."
+        )
     make_paths_absolute(cfg)
     with open_dict(cfg):  # evaluation runs on one device with its own Trainer
         cfg.trainer.update(strategy="auto", devices=1, num_nodes=1, accelerator="auto")

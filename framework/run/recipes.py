@@ -263,7 +263,7 @@ class LanguageModelingRecipe:
         return {"model_arguments": self.model_arguments()}
 
     def task(self, model: nn.Module) -> pl.LightningModule:
-        return build_task(self.cfg, model, self.tokenizer, getattr(self.corpus, "names", None))
+        return build_task(self.cfg, model, self.tokenizer, self.corpus.names if isinstance(self.corpus, PreparedMixture) else None)
 
     def datamodule(self, world_size: int) -> pl.LightningDataModule:
         return build_datamodule(self.cfg, self.corpus, world_size)

@@ -104,7 +104,7 @@ def test_slurm_submits_each_stage_as_an_array_after_the_previous_one(corpus, pre
         tmp_path,
     )
     prepared = prepare(cfg)
-    assert not prepared.ran and not (prepared.folder / "manifest.json").exists()
+    assert not prepared.finished and not (prepared.folder / "manifest.json").exists()
 
     calls = [json.loads(line) for line in (bin_dir / "calls.jsonl").read_text().splitlines()]
     arrays = [call for call in calls if "launch_pickled_pipeline" in call["script"]]

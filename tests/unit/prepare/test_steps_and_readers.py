@@ -18,7 +18,7 @@ def documents(texts):
 def test_cleaning_normalizes_and_drops_documents_left_empty():
     cleaned = list(CleanText(["newlines", "nfc", "strip_control"]).run(documents(["Cafe\u0301\r\nok\x07", "\x00\x01"])))
     assert [document.text for document in cleaned] == ["Café\nok"]
-    with pytest.raises(ConfigError, match="Unknown data.cleaning step"):
+    with pytest.raises(ConfigError, match=r"Unknown filters.clean.steps step\(s\) \[.lowercase.\]"):
         CleanText(["lowercase"])
 
 

@@ -1,0 +1,48 @@
+"""The filter presets on the text they are meant for: prose defaults keep prose, the code preset
+keeps source code, and Gopher's quality rules (web prose) reject code."""
+
+import json
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from framework.errors import DataError
+from framework.prepare.pipeline import prepare
+
+pytestmark = pytest.mark.slow
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SETTINGS = ["tokenizer=char", "executor.tasks=1", "executor.workers=1", "prepare/dedup=none"]
+
+
+def kept_fraction(manifest: dict) -> float:
+    """Documents written to both splits over documents read."""
+    read = manifest["stages"][0]["steps"][0]["documents"]
+    return (manifest["splits"]["train"]["documents"] + manifest["splits"]["val"]["documents"]) / read
+
+
+def prepared(prepare_config, root: Path, overrides: list[str]) -> dict:
+    folder = prepare(prepare_config([*overrides, *SETTINGS], root)).folder
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def test_prose_defaults_keep_shakespeare_and_sst2(shakespeare_path, shared_data, prepare_config, tmp_path):
+    plays = prepared(prepare_config, tmp_path / "plays", [f"input.path={shakespeare_path}", "input.txt_documents=paragraphs"])
+    sentences = [line.split("\t")[0] for line in (shared_data / "sst2" / "train.tsv").read_text().splitlines()[1:]]
+    (tmp_path / "sst2.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in sentences))
+    reviews = prepared(prepare_config, tmp_path / "reviews", [f"input.path={tmp_path / 'sst2.jsonl'}"])
+    assert kept_fraction(plays) >= 0.9 and kept_fraction(reviews) >= 0.9
+
+
+def test_the_code_preset_keeps_the_standard_library_and_gopher_quality_rejects_it(prepare_config, tmp_path):
+    (tmp_path / "code").mkdir()
+    files = sorted(STDLIB.glob("*.py"))[:60]
+    for path in files:
+        (tmp_path / "code" / f"{path.stem}.txt").write_text(path.read_text(encoding="utf-8", errors="replace"))
+    code = prepared(prepare_config, tmp_path / "preset", [f"input.path={tmp_path / 'code' / '*.txt'}", "prepare/filters=code"])
+    assert kept_fraction(code) >= 0.9
+    with pytest.raises(DataError, match=rf"the last ones by FILTER: Gopher Quality \({len(files)} of {len(files)} dropped\)"):
+        prepared(
+            prepare_config, tmp_path / "quality", [f"input.path={tmp_path / 'code' / '*.txt'}", "prepare/filters=[clean,gopher_quality]"]
+        )
