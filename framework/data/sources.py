@@ -129,6 +129,32 @@ def json_record(path: Path, line_number: int, line: str) -> dict:
     return record
 
 
+def jsonl_texts(file: BinaryIO, path: Path, text_field: str, errors: str, settings: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each non-blank line of the JSONL ``file`` (binary), the text
+    being the record's ``text_field``.
+
+    Raises:
+        DataError: invalid UTF-8 under ``errors="strict"``, a line that is not a JSON object, or
+            a record without a string ``text_field``; each naming ``path``, the line or offset,
+            and the key under ``settings`` (``data.source``, ``input``) that would fix it.
+    """
+    offset = 0
+    for line_number, raw in enumerate(file, start=1):
+        try:
+            line = raw.decode("utf-8", errors)
+        except UnicodeDecodeError as error:
+            raise DataError(invalid_utf8_message(path, raw[error.start], offset + error.start, f"{settings}.encoding_errors")) from None
+        offset += len(raw)
+        if not line.strip():
+            continue
+        record = json_record(path, line_number, line)
+        if not isinstance(record.get(text_field), str):
+            raise DataError(
+                f"{path} line {line_number} has no string field {text_field!r}; set {settings}.text_field to the field that holds the text."
+            )
+        yield line_number, record[text_field]
+
+
 def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> None:
     """Raise FileNotFoundError or IsADirectoryError unless ``path`` is an existing file.
 
@@ -293,23 +319,9 @@ class TextFilesSource:
                 yield TextFileDocument(path, self.encoding_errors)
 
     def _jsonl_documents(self, path: Path) -> Iterator[Document]:
-        offset = 0
         with open_text_file(path) as file:
-            for line_number, raw in enumerate(file, start=1):
-                try:
-                    line = raw.decode("utf-8", self.encoding_errors)
-                except UnicodeDecodeError as error:
-                    raise DataError(invalid_utf8_message(path, raw[error.start], offset + error.start)) from None
-                offset += len(raw)
-                if not line.strip():
-                    continue
-                record = json_record(path, line_number, line)
-                if not isinstance(record.get(self.text_field), str):
-                    raise DataError(
-                        f"{path}:{line_number} has no string field {self.text_field!r}; "
-                        "set data.source.text_field to the field that holds the text."
-                    )
-                yield Document(f"{path}:{line_number}", record[self.text_field])
+            for line_number, text in jsonl_texts(file, path, self.text_field, self.encoding_errors, "data.source"):
+                yield Document(f"{path}:{line_number}", text)
 
 
 class TinyShakespeareSource:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from datatrove.pipeline.readers.base import BaseDiskReader
 
-from framework.data.sources import check_corpus_file, decoded_blocks, invalid_utf8_message, json_record
+from framework.data.sources import check_corpus_file, decoded_blocks, jsonl_texts
 from framework.errors import ConfigError, DataError, MissingInputError
 
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".parquet")
@@ -119,24 +119,8 @@ class JsonlFileReader(_LocalFilesReader):
         path = self.root / filepath
         try:
             with self._open(path) as file:
-                offset = 0
-                for line_number, raw in enumerate(io.BufferedReader(file), start=1):
-                    try:
-                        line = raw.decode("utf-8", self.encoding_errors)
-                    except UnicodeDecodeError as error:
-                        raise DataError(
-                            invalid_utf8_message(path, raw[error.start], offset + error.start, "input.encoding_errors")
-                        ) from None
-                    offset += len(raw)
-                    if not line.strip():
-                        continue
-                    record = json_record(path, line_number, line)
-                    if not isinstance(record.get(self.text_field), str):
-                        raise DataError(
-                            f"{path} line {line_number} has no string field {self.text_field!r}; "
-                            "set input.text_field to the field that holds the text."
-                        )
-                    if document := self.document(record[self.text_field], filepath, line_number):
+                for line_number, text in jsonl_texts(io.BufferedReader(file), path, self.text_field, self.encoding_errors, "input"):
+                    if document := self.document(text, filepath, line_number):
                         yield document
         except (EOFError, gzip.BadGzipFile, zlib.error) as error:
             raise DataError(f"{path} is not a complete gzip file ({error}); check the file or download it again.") from None
