@@ -308,3 +308,47 @@ def test_a_preparation_killed_in_the_middle_completes_on_the_next_run(shakespear
     for split in ("train", "val"):
         for shard in manifests[1]["splits"][split]["shards"]:
             assert (resumed / split / shard).read_bytes() == (whole / split / shard).read_bytes()
+
+
+def test_a_mixture_run_resumed_from_its_checkpoint_ends_with_the_weights_of_an_uninterrupted_one(
+    corpus, prepare_config, make_config, tmp_path
+):
+    import torch
+
+    from framework.checkpointing import load_checkpoint_file
+
+    root, _ = corpus
+    parent = prepare(
+        prepare_config(
+            [
+                "input.path=null",
+                f"+input.sources.first.path={root / 'input' / 'a.jsonl'}",
+                f"+input.sources.second.path={root / 'input' / 'b.jsonl'}",
+                "prepare/filters=[clean,length]",
+                *SETTINGS,
+            ],
+            tmp_path,
+        )
+    ).folder
+    recipe = [
+        "data=prepared",
+        f"data.mixture=[{{path:{parent / 'first'},weight:3}},{{path:{parent / 'second'},weight:1}}]",
+        "logger=csv",
+        "callbacks.progress_bar=null",
+        "scheduler=constant",
+        "data.block_size=32",
+        "data.batch_size=8",
+        "model.n_layer=1",
+        "model.n_head=2",
+        "model.n_embd=32",
+        "trainer.val_check_interval=10",
+        "sample.max_new_tokens=0",
+    ]
+    weights = {}
+    for name, budgets in (("straight", (20,)), ("resumed", (10, 20))):
+        for max_steps in budgets:
+            cfg = make_config([*recipe, f"trainer.max_steps={max_steps}"])
+            cfg.paths.run_dir = str(tmp_path / name)
+            train(cfg)
+        weights[name] = load_checkpoint_file(tmp_path / name / "checkpoints" / "last.ckpt")["state_dict"]
+    assert all(torch.equal(weights["straight"][key], weights["resumed"][key]) for key in weights["straight"])
