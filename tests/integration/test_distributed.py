@@ -453,3 +453,49 @@ def test_only_rank_zero_creates_the_wandb_run_id(tmp_path, monkeypatch):
     assert (tmp_path / "wandb" / "run_id").read_text() == run_id + "\n"
     monkeypatch.setattr(fabric_rank_zero_only, "rank", 1)
     assert wandb_run_id(tmp_path) == run_id  # other ranks read rank 0's id
+
+
+@pytest.mark.slow
+def test_a_mixture_on_two_processes_follows_one_process_for_each_source(shakespeare_path, prepare_config, run, run_in_process, tmp_path):
+    from framework.prepare.pipeline import prepare
+
+    text = shakespeare_path.read_text()
+    (tmp_path / "sources").mkdir()
+    for name, part in (("early", text[:60_000]), ("late", text[-60_000:])):
+        (tmp_path / "sources" / f"{name}.txt").write_text(part)
+    parent = prepare(
+        prepare_config(
+            [
+                f"+input.sources.early.path={tmp_path / 'sources' / 'early.txt'}",
+                f"+input.sources.late.path={tmp_path / 'sources' / 'late.txt'}",
+                "+input.sources.early.txt_documents=paragraphs",
+                "+input.sources.late.txt_documents=paragraphs",
+                "tokenizer=char",
+                "executor.tasks=1",
+                "executor.workers=1",
+                "output.val_fraction=0.1",
+            ],
+            tmp_path,
+        )
+    ).folder
+    mixture = [
+        "data=prepared",
+        f"data.mixture=[{{path:{parent / 'early'},weight:2}},{{path:{parent / 'late'},weight:1}}]",
+        *[item for item in recipe(Path("unused"), tmp_path / "cache") if not item.startswith(("data=", "data.path", "tokenizer="))],
+        *CURVE,
+        "trainer.max_steps=10",
+    ]
+    run_in_process(*mixture, "data.batch_size=12", run_dir=tmp_path / "one")
+    run(*mixture, "data.batch_size=6", "strategy=ddp", "trainer.devices=2", run_dir=tmp_path / "two")
+    rows = {}
+    for name in ("one", "two"):
+        with (tmp_path / name / "metrics.csv").open() as file:
+            rows[name] = [row for row in csv.DictReader(file) if row.get("val/loss")]
+    assert [row["step"] for row in rows["one"]] == [row["step"] for row in rows["two"]] == ["5", "10"]
+    for one, two in zip(rows["one"], rows["two"]):
+        for metric in ("val/loss", "val/early/loss", "val/late/loss"):
+            assert abs(float(one[metric]) - float(two[metric])) < 1e-5, metric
+    assert (
+        largest_difference(weights(tmp_path / "one" / "checkpoints" / "last.ckpt"), weights(tmp_path / "two" / "checkpoints" / "last.ckpt"))
+        < 1e-5
+    )
