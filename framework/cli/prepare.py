@@ -11,6 +11,8 @@ dataset will be). Bad settings, input and failed tasks exit with status 2 and on
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -22,8 +24,11 @@ from framework.prepare.report import print_report, print_stage
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="prepare")
 def prepare_job(cfg: DictConfig) -> None:
+    stages_run = []
     with user_errors_exit():
-        prepared = prepare(cfg, print_stage)
+        prepared = prepare(cfg, lambda *stage: (stages_run.append(stage), print_stage(*stage)))
+    if prepared.finished and not stages_run:
+        print("Already prepared with these settings and inputs: nothing to run.", file=sys.stderr)
     print_report(prepared)
 
 

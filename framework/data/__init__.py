@@ -1,23 +1,32 @@
-"""The data pipeline, selected by ``conf/data``: source -> cleaning -> split -> token cache -> windows."""
+"""The data pipeline, selected by ``conf/data``: source -> cleaning -> split -> token cache -> windows.
 
-from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
-from framework.data.datamodule import LanguageModelingDataModule, check_split_length
-from framework.data.labelled import LabelledTextFiles
-from framework.data.sources import Document, StdlibSource, TextDocument, TextFileDocument, TextFilesSource, TinyShakespeareSource
-from framework.data.token_cache import TokenizedCorpus, prepare_corpus
+The names below load their module on first use (PEP 562), so that importing one light module
+of the package (``framework.data.cleaning`` in a corpus-preparation worker) does not import
+PyTorch Lightning.
+"""
 
-__all__ = [
-    "ClassificationDataModule",
-    "Document",
-    "EncodedSplit",
-    "LabelledTextFiles",
-    "LanguageModelingDataModule",
-    "StdlibSource",
-    "TextDocument",
-    "TextFileDocument",
-    "TextFilesSource",
-    "TinyShakespeareSource",
-    "TokenizedCorpus",
-    "check_split_length",
-    "prepare_corpus",
-]
+import importlib
+
+_MODULES = {
+    "ClassificationDataModule": "classification_datamodule",
+    "EncodedSplit": "classification_datamodule",
+    "LanguageModelingDataModule": "datamodule",
+    "check_split_length": "datamodule",
+    "LabelledTextFiles": "labelled",
+    "Document": "sources",
+    "StdlibSource": "sources",
+    "TextDocument": "sources",
+    "TextFileDocument": "sources",
+    "TextFilesSource": "sources",
+    "TinyShakespeareSource": "sources",
+    "TokenizedCorpus": "token_cache",
+    "prepare_corpus": "token_cache",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module 'framework.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"framework.data.{_MODULES[name]}"), name)

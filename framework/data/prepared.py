@@ -25,10 +25,8 @@ from framework.data.datamodule import (
     release_mapped_pages,
     uniform_below,
 )
+from framework.data.prepared_format import FORMAT, SPLITS
 from framework.errors import ConfigError, DataError, MissingInputError
-
-FORMAT = "lm-framework prepared dataset 1"
-SPLITS = ("train", "val")
 
 
 class ShardedTokens:

@@ -123,7 +123,7 @@ def json_record(path: Path, line_number: int, line: str) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise DataError(f"{path} line {line_number} is not valid JSON ({error.msg}).") from None
+        raise DataError(f"{path} line {line_number} is not valid JSON ({error.msg} at column {error.colno}).") from None
     if not isinstance(record, dict):
         raise DataError(f"{path} line {line_number} is not a JSON object with named fields: {line.strip()[:60]!r}.")
     return record
@@ -150,7 +150,8 @@ def jsonl_texts(file: BinaryIO, path: Path, text_field: str, errors: str, settin
         record = json_record(path, line_number, line)
         if not isinstance(record.get(text_field), str):
             raise DataError(
-                f"{path} line {line_number} has no string field {text_field!r}; set {settings}.text_field to the field that holds the text."
+                f"{path} line {line_number} has no string field {text_field!r} (its fields: {', '.join(record) or 'none'}); "
+                f"set {settings}.text_field to the field that holds the text."
             )
         yield line_number, record[text_field]
 
@@ -163,7 +164,7 @@ def require_file(path: Path, kind: str = "Corpus file", setting: str = "data.pat
     if not path.exists():
         raise MissingInputError(f"{kind} {path} does not exist; check {setting}.")
     if path.is_dir():
-        raise DirectoryInputError(f"{kind} {path} is a directory; give a file (or for data.path a glob such as '{path}/*.txt').")
+        raise DirectoryInputError(f"{kind} {path} is a directory; give a file or, for {setting}, a glob such as '{path}/*.txt'.")
 
 
 def open_text_file(path: Path, kind: str = "Corpus file", setting: str = "data.path") -> BinaryIO:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from framework.data.prepared import FORMAT, SPLITS
+from framework.data.prepared_format import FORMAT, SPLITS
 from framework.errors import ConfigError
 
 READ_BYTES = 1 << 24

@@ -20,7 +20,7 @@ import hydra.utils
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from framework.data.prepared import SPLITS
+from framework.data.prepared_format import SPLITS
 from framework.errors import ConfigError, DataError, UserInputError
 from framework.prepare import manifest
 from framework.prepare.dedup import dedup_stages
@@ -67,7 +67,9 @@ def source_inputs(input_config: DictConfig) -> dict[str, DictConfig]:
     shared = {key: value for key, value in OmegaConf.to_container(input_config).items() if key not in ("sources", "path", "name")}
     if not sources:
         if not input_config.path:
-            raise ConfigError("No input given: set input.path=<file or glob>, or input.sources.<name>.path for several sources.")
+            raise ConfigError(
+                "No input given: set input.path=<file or glob>, or +input.sources.<name>.path=<file or glob> for several sources."
+            )
         return {None: OmegaConf.create({**shared, "path": input_config.path, "name": input_config.name})}
     if input_config.path:
         raise ConfigError("Give either input.path (one source) or input.sources.<name>.path (several), not both.")
@@ -144,6 +146,20 @@ def check_source(name: str | None, input_config: DictConfig) -> CheckedSource:
     reader = build_reader(input_config, files, key)
     name = name or input_config.name or (files[0].name.split(".")[0] if len(files) == 1 else files[0].parent.name)
     return CheckedSource(name, OmegaConf.to_container(input_config, resolve=True), files, reader)
+
+
+def split_not_empty(name: str, split: str, val_fraction: float) -> Callable[[PlannedStage], None]:
+    """A check for a tokenize stage: DataError when the split it wrote holds no document."""
+
+    def check(planned: PlannedStage) -> None:
+        if manifest.split_figures(planned.output)["documents"] == 0:
+            raise DataError(
+                f"The {split} split of {name} is empty: no document was chosen for it at output.val_fraction={val_fraction}. "
+                "Give more documents (for .txt files, input.txt_documents=paragraphs makes one per paragraph) or "
+                "change output.val_fraction."
+            )
+
+    return check
 
 
 def plan_source(checked: CheckedSource, cfg: DictConfig, steps: list) -> Source:
@@ -234,6 +250,7 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
                 _tokenize(deduplicated, tokenizer.output / "tokenizer.json", split, cfg),
                 directory=output / "stages" / f"tokenize-{split}",
                 output=output / split,
+                check=split_not_empty(source.name, split, cfg.output.val_fraction),
             )
             order.append((source.chain.add(stage, after=hashes[source.name]), {}))
         stages = [(planned.stage.name, str(planned.logs)) for planned in source.chain.planned]

@@ -20,7 +20,7 @@ def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -
     documents = next((step.get("documents", step.get("total")) for step in steps if "documents" in step or "total" in step), None)
     characters = next((step["doc_len"] for step in steps if "doc_len" in step), 0)
     figures = ""
-    if documents is not None and seconds > 0:
+    if documents is not None and seconds >= 0.5:  # a stage already complete takes milliseconds: no rates
         figures = f": {documents:,} documents, {characters / 1e6:.1f} M characters, {documents / seconds:,.0f} documents/s, {characters / 1e6 / seconds:.1f} M characters/s"
     print(f"[{index + 1}/{count}] {planned.stage.name} in {seconds:.1f} s{figures}", file=sys.stderr, flush=True)
 
@@ -49,17 +49,15 @@ def print_report(prepared: Prepared) -> None:
                     step_label(step["step"]),
                     "" if total is None else f"{total:,}",
                     "" if total is None else f"{step.get('dropped', 0):,}",
-                    "" if total is None else f"{step.get('forwarded', total):,}",
+                    "" if total is None else f"{total - step.get('dropped', 0):,}",
                     f"{step['tokens']:,}" if "tokens" in step else "",
                     f"{step.get('seconds', 0):.1f}",
                 )
         console.print(table)
         for split, figures in manifest["splits"].items():
-            console.print(f"{split}: {figures['documents']:,} documents, {figures['tokens']:,} tokens")
-    console.print(
-        f"Train on it with: data=prepared data.path={prepared.folder}"
-        if len(prepared.datasets) == 1
-        else "Train on them with: data=prepared data.mixture=["
-        + ",".join(f"{{path:{path},weight:1}}" for path in prepared.datasets.values())
-        + "]"
-    )
+            console.print(f"{split}: {figures['documents']:,} document(s), {figures['tokens']:,} tokens")
+    if len(prepared.datasets) == 1:
+        hint = f"data=prepared data.path={prepared.folder}"
+    else:
+        hint = "data=prepared 'data.mixture=[" + ",".join(f"{{path:{path},weight:1}}" for path in prepared.datasets.values()) + "]'"
+    print(f"Train on it with: python -m framework.train {hint}", flush=True)  # plain print: never wrapped, pastes as it is

@@ -114,11 +114,10 @@ def check_executor(config) -> None:
         raise ConfigError(f"executor.{unset[0]} is not set; give it on the command line (executor.{unset[0]}=...).")
     if config.kind not in EXECUTORS:
         raise ConfigError(f"executor.kind={config.kind!r}; valid kinds are {', '.join(EXECUTORS)}.")
-    if config.tasks < 1 or (config.get("workers") is not None and config.workers < 1):
-        raise ConfigError(
-            f"executor.tasks={config.tasks} and executor.workers={config.get('workers')} must be at least 1 "
-            "(workers may be null: as many as the executor allows)."
-        )
+    if config.tasks < 1:
+        raise ConfigError(f"executor.tasks={config.tasks} must be at least 1.")
+    if config.get("workers") is not None and config.workers < 1:
+        raise ConfigError(f"executor.workers={config.workers} must be at least 1, or null (as many as the executor allows).")
 
 
 def build_executor(config, planned: PlannedStage, folders: dict[str, Path], depends=None):

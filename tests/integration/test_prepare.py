@@ -227,7 +227,14 @@ def test_three_sources_share_one_tokenizer_and_train_as_a_weighted_mixture(
 
     other = prepare(
         prepare_config(
-            [f"input.path={tmp_path / 'plays.txt'}", "tokenizer=bpe", "tokenizer.vocab_size=300", *SETTINGS[1:]], tmp_path / "bpe"
+            [
+                f"input.path={tmp_path / 'plays.txt'}",
+                "input.txt_documents=paragraphs",
+                "tokenizer=bpe",
+                "tokenizer.vocab_size=300",
+                *SETTINGS[1:],
+            ],
+            tmp_path / "bpe",
         )
     ).folder
     cfg.data.mixture = [{"path": str(parent / "plays"), "weight": 1}, {"path": str(other), "weight": 1}]
@@ -352,3 +359,11 @@ def test_a_mixture_run_resumed_from_its_checkpoint_ends_with_the_weights_of_an_u
             train(cfg)
         weights[name] = load_checkpoint_file(tmp_path / name / "checkpoints" / "last.ckpt")["state_dict"]
     assert all(torch.equal(weights["straight"][key], weights["resumed"][key]) for key in weights["straight"])
+
+
+def test_a_split_left_empty_is_named_with_the_settings_that_fill_it(shakespeare_path, prepare_config, tmp_path):
+    from framework.errors import DataError
+
+    (tmp_path / "play.txt").write_text(shakespeare_path.read_text()[:50_000])  # one document: it lands in one split
+    with pytest.raises(DataError, match=r"The (train|val) split of play is empty: .* input.txt_documents=paragraphs"):
+        prepare(prepare_config([f"input.path={tmp_path / 'play.txt'}", *SETTINGS], tmp_path))

@@ -8,6 +8,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,13 @@ def test_ray_gives_the_dataset_of_the_local_executor(corpus, prepare_config, tmp
                 [f"input.path={corpus}", *SETTINGS, "prepare/executor=ray", f"executor.address=127.0.0.1:{port}"], tmp_path / "ray"
             )
         ).folder
-        names = [task.name for task in list_tasks(address=f"http://127.0.0.1:{dashboard}", limit=1000)]
+        # Ray records tasks asynchronously: wait (up to 30 s) for the last stage's task to appear
+        expected = 2 + 2 + 1 + 2 + 1 + 2 + 2 + 1
+        for _ in range(60):
+            names = [task.name for task in list_tasks(address=f"http://127.0.0.1:{dashboard}", limit=1000)]
+            if sum("run_for_rank" in name for name in names) >= expected:
+                break
+            time.sleep(0.5)
     finally:
         ray.shutdown()
         subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=environment, timeout=120)
@@ -79,7 +86,7 @@ def test_ray_gives_the_dataset_of_the_local_executor(corpus, prepare_config, tmp
         assert np.array_equal(shard_ids(local, split), shard_ids(on_ray, split))
     # Ray's record of what ran: one task per datatrove task of every stage (2 for most, 1 for
     # the exact-dedup finder, the tokenizer and the manifest)
-    assert sum("run_for_rank" in name for name in names) == 2 + 2 + 1 + 2 + 1 + 2 + 2 + 1
+    assert sum("run_for_rank" in name for name in names) == expected
 
 
 FAKE_SBATCH = """#!/usr/bin/env python3

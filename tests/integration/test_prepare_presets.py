@@ -40,7 +40,11 @@ def test_the_code_preset_keeps_the_standard_library_and_gopher_quality_rejects_i
     files = sorted(STDLIB.glob("*.py"))[:60]
     for path in files:
         (tmp_path / "code" / f"{path.stem}.txt").write_text(path.read_text(encoding="utf-8", errors="replace"))
-    code = prepared(prepare_config, tmp_path / "preset", [f"input.path={tmp_path / 'code' / '*.txt'}", "prepare/filters=code"])
+    code = prepared(
+        prepare_config,
+        tmp_path / "preset",
+        [f"input.path={tmp_path / 'code' / '*.txt'}", "prepare/filters=code", "output.val_fraction=0.2"],
+    )
     assert kept_fraction(code) >= 0.9
     with pytest.raises(DataError, match=rf"the last ones by FILTER: Gopher Quality \({len(files)} of {len(files)} dropped\)"):
         prepared(

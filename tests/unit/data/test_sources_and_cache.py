@@ -263,7 +263,7 @@ def test_text_files_source_reads_globs_and_jsonl(tmp_path):
     assert [text_of(d) for d in documents] == [text_of(d) for d in documents] == ["first", "second", "x", "y"]  # read afresh each time
     (tmp_path / "d.jsonl").write_text('{"text": "line\u2028separator"}\n{"text": "caf\xe9"}\n')
     assert [text_of(d) for d in TextFilesSource(str(tmp_path / "d.jsonl")).read()] == ["line\u2028separator", "caf\xe9"]
-    with pytest.raises(ValueError, match=r"c.jsonl line 1 has no string field 'text'; set data.source.text_field"):
+    with pytest.raises(ValueError, match=r"c.jsonl line 1 has no string field 'text' \(its fields: .*\); set data.source.text_field"):
         list(TextFilesSource(str(tmp_path / "c.jsonl")).read())
     (tmp_path / "f.jsonl").write_text('{"text": "fine"}\n["a", "list"]\n')
     with pytest.raises(ValueError, match=r"f.jsonl line 2 is not a JSON object with named fields: '\[\"a\", \"list\"\]'"):

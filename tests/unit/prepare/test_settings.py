@@ -18,7 +18,7 @@ def corpus(tmp_path):
     "overrides, error, named",
     [
         (["output.val_fraction=1.5"], ConfigError, r"output.val_fraction=1.5 must be between 0 and 1"),
-        (["executor.tasks=0"], ConfigError, r"executor.tasks=0 and executor.workers=None must be at least 1"),
+        (["executor.tasks=0"], ConfigError, r"executor.tasks=0 must be at least 1"),
         (["prepare/executor=slurm"], ConfigError, r"executor.partition is not set"),
         (["dedup.method=fuzzy"], ConfigError, r"dedup.method='fuzzy'; valid methods are none, exact, minhash"),
         (["prepare/dedup=minhash", "dedup.num_buckets=0"], ConfigError, r"dedup.num_buckets=0 must be at least 1"),

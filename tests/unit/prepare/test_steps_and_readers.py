@@ -56,7 +56,7 @@ def test_readers_name_the_file_and_line_of_bad_input(tmp_path, shakespeare_path)
     assert [document.text for document in JsonlFileReader([good], "text", "strict").run()] == ["first", "second"]
     with pytest.raises(DataError, match=r"b.jsonl line 2 is not valid JSON"):
         list(JsonlFileReader([bad_json], "text", "strict").run())
-    with pytest.raises(DataError, match=r"c.jsonl line 1 has no string field 'text'; set input.text_field"):
+    with pytest.raises(DataError, match=r"c.jsonl line 1 has no string field 'text' \(its fields: body\); set input.text_field"):
         list(JsonlFileReader([no_field], "text", "strict").run())
     with pytest.raises(DataError, match=r"d.jsonl.gz is not a complete gzip file"):
         list(JsonlFileReader([truncated], "text", "strict").run())
