@@ -79,10 +79,14 @@ class PreparedCorpus:
         self.directory = Path(path).expanduser()
         manifest_path = self.directory / "manifest.json"
         if not manifest_path.is_file():
-            raise MissingInputError(
-                f"data.path={self.directory} is not a prepared dataset (no manifest.json); make one with "
-                "python -m framework.prepare input.path=<files>, and give the folder it prints."
+            inside = sorted(path.parent.name for path in self.directory.glob("*/manifest.json"))
+            hint = (
+                f"it holds the datasets {', '.join(inside)} of a several-source preparation: give one of them, or mix them with "
+                "data.mixture=[{path: <folder>/<name>, weight: <w>}, ...]"
+                if inside
+                else "make one with python -m framework.prepare input.path=<files>, and give the folder it prints"
             )
+            raise MissingInputError(f"data.path={self.directory} is not a prepared dataset (no manifest.json); {hint}.")
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("format") != FORMAT:
             raise DataError(f"{manifest_path} has format {manifest.get('format')!r}; this version reads {FORMAT!r}.")

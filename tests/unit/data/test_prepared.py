@@ -58,3 +58,16 @@ def test_a_weight_that_is_not_positive_is_refused(tmp_path, weights):
 
     with pytest.raises(ConfigError, match=r"data.mixture\[1\].weight=.* must be a positive number"):
         PreparedMixture([{"path": str(tmp_path), "weight": weight} for weight in weights])
+
+
+def test_a_folder_that_is_not_a_dataset_is_named_with_what_it_holds(tmp_path):
+    from framework.data.prepared import PreparedCorpus
+    from framework.errors import MissingInputError
+
+    with pytest.raises(MissingInputError, match=r"no manifest.json\); make one with python -m framework.prepare"):
+        PreparedCorpus(tmp_path)
+    for name in ("books", "web"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text("{}")
+    with pytest.raises(MissingInputError, match=r"it holds the datasets books, web of a several-source preparation"):
+        PreparedCorpus(tmp_path)
