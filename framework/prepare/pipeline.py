@@ -191,7 +191,8 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
     """Prepare the dataset(s) ``cfg`` describes.
 
     Every setting and input file is checked before the first stage runs. Re-running an
-    unchanged preparation returns at once; an interrupted one completes. ``finished`` is
+    unchanged preparation hashes the inputs and returns without running a stage; an
+    interrupted one completes. ``finished`` is
     called after each stage that ran here: its index, the number of stages, the stage and its
     wall time in seconds (the command prints a progress line).
 
