@@ -116,10 +116,10 @@ def content_hash(documents: Iterable[TextDocument]) -> tuple[str, int, int]:
     return reading.identity
 
 
-def check_val_fraction(val_fraction: float) -> None:
-    """Raise ConfigError unless ``0 < val_fraction < 1``."""
+def check_val_fraction(val_fraction: float, setting: str = "data.val_fraction") -> None:
+    """Raise ConfigError unless ``0 < val_fraction < 1`` (``setting`` names it in the message)."""
     if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction={val_fraction} must be strictly between 0 and 1.")
+        raise ConfigError(f"{setting}={val_fraction} must be between 0 and 1 (exclusive).")
 
 
 def split_boundary(characters: int, val_fraction: float) -> int:

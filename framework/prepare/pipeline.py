@@ -21,6 +21,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from framework.data.prepared_format import SPLITS
+from framework.data.token_cache import check_val_fraction
 from framework.errors import ConfigError, DataError, UserInputError
 from framework.prepare import manifest
 from framework.prepare.dedup import dedup_stages
@@ -48,12 +49,6 @@ def filter_steps(filters: DictConfig) -> list:
                 raise error.__cause__ from None
             raise
     return steps
-
-
-def check_val_fraction(val_fraction: float) -> None:
-    """Raise ConfigError unless ``output.val_fraction`` is in (0, 1)."""
-    if not 0 < val_fraction < 1:
-        raise ConfigError(f"output.val_fraction={val_fraction} must be between 0 and 1 (exclusive).")
 
 
 def source_inputs(input_config: DictConfig) -> dict[str, DictConfig]:
@@ -201,7 +196,7 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
             file is raised when the stage reading it meets the fault).
     """
     steps = filter_steps(cfg.filters)
-    check_val_fraction(cfg.output.val_fraction)
+    check_val_fraction(cfg.output.val_fraction, "output.val_fraction")
     check_executor(cfg.executor)
     dedup_stages(cfg.dedup)  # checks its settings
     tokenizer_config = checked_tokenizer_settings(OmegaConf.to_container(cfg.tokenizer, resolve=True))
