@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
 from framework.errors import USER_ERROR_STATUS, ConfigError, MissingDependencyError, UserInputError
-from framework.run.recipes import prepared_data
+from framework.run.kinds import prepared_data
 from framework.run.schema import config_error, target_arguments, unknown_key_error
 from framework.strategy.launch import external_launcher
 
@@ -201,7 +201,7 @@ def check_command_line(config_name: str, arguments: list[str]) -> None:
         raise config_error(error) from None
     _check_plugins_installed(cfg.hydra)
     _check_prepared_data_tokenizer(cfg, plain)
-    launcher = external_launcher()
+    launcher = external_launcher() if "trainer" in cfg else None  # only training processes pick a run directory
     if launcher and not multirun and not any(item.startswith("hydra.run.dir=") for item in overrides):
         raise ConfigError(
             f"This process is one of several started by {launcher}, and each would otherwise pick its own "

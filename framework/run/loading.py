@@ -20,7 +20,8 @@ from tokenizers import Tokenizer
 from framework.checkpointing import consolidate, is_sharded_checkpoint, load_checkpoint_file, read_checkpoint_summary
 from framework.checkpointing.sharded import METADATA_FILE, consolidated_path
 from framework.errors import CheckpointMismatchError, MissingInputError, UnreadableInputError
-from framework.run.recipes import RECIPES, instantiate_model, task_kind
+from framework.run.kinds import task_kind
+from framework.run.recipes import RECIPES, instantiate_model
 from framework.tasks.base import TrainingTask
 
 log = logging.getLogger(__name__)

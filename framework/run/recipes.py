@@ -23,30 +23,9 @@ from framework.data.classification_datamodule import ClassificationDataModule, E
 from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, pad_id
 from framework.data.prepared import MixtureDataModule, PreparedCorpus, PreparedMixture
 from framework.errors import CheckpointMismatchError, ConfigError, DataError
+from framework.run.kinds import prepared_data, task_kind
 from framework.run.report import sample_texts
 from framework.tokenizer import characters_per_token, tokenizer_hash
-
-
-def task_kind(cfg: DictConfig) -> str:
-    """The kind of task ``cfg`` trains: ``KIND`` of the ``cfg.task`` class."""
-    return hydra.utils.get_class(cfg.task._target_).KIND
-
-
-def model_kind(cfg: DictConfig) -> str:
-    """The kind of task the ``cfg.model`` class serves: its ``TASK_KIND``."""
-    return hydra.utils.get_class(cfg.model._target_).TASK_KIND
-
-
-def labelled_data(data: DictConfig) -> bool:
-    """Whether a ``conf/data`` node describes labelled files (it builds a ``LabelledTextFiles``)
-    rather than a text corpus."""
-    return "_target_" in data
-
-
-def prepared_data(data: DictConfig) -> bool:
-    """Whether a ``conf/data`` node names a dataset made by ``framework.prepare`` (``data=prepared``:
-    a ``path`` and no ``source`` to read) rather than text to read, clean and tokenize."""
-    return not labelled_data(data) and "source" not in data
 
 
 class Recipe(Protocol):

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import hydra.utils
-import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -33,7 +32,7 @@ from omegaconf.errors import OmegaConfBaseException
 from framework.data.cleaning import validate_cleaning
 from framework.data.token_cache import check_val_fraction
 from framework.errors import ConfigError
-from framework.run.recipes import labelled_data, model_kind, prepared_data, task_kind
+from framework.run.kinds import labelled_data, model_kind, prepared_data, task_kind
 from framework.strategy.launch import requested_processes
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -328,6 +327,8 @@ def _build_cheap_parts(cfg: DictConfig) -> None:
     description, so their constructors' rules are met before any data is read."""
     placeholders = {key: 1 for key in RUNTIME_ARGUMENTS["model"] if key in cfg.model and cfg.model[key] is None}
     constructor = {key: value for key, value in cfg.model.items() if key not in TRAINING_KEYS["model"]}
+    import torch
+
     try:
         with torch.device("meta"):
             hydra.utils.instantiate(constructor, **placeholders)
@@ -393,6 +394,8 @@ def check_rules(cfg: DictConfig) -> None:
 
 
 def _on_cpu(trainer: DictConfig) -> bool:
+    import torch
+
     return trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not torch.cuda.is_available())
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig
 
 
@@ -28,6 +26,8 @@ def external_launcher() -> str | None:
     Uses Lightning's own detection (``TorchElasticEnvironment.detect``, ``SLURMEnvironment.detect``),
     so the answer is the cluster environment the Trainer will pick.
     """
+    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
     if TorchElasticEnvironment.detect():
         return "torchrun"
     if SLURMEnvironment.detect() and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
@@ -53,6 +53,8 @@ def requested_processes(trainer: DictConfig) -> int:
     ``devices`` may be a count, ``-1``/``"auto"`` (every visible GPU, one process on CPU) or a list
     of device indices.
     """
+    import torch
+
     devices = trainer.devices
     on_gpu = trainer.accelerator in ("gpu", "cuda") or (trainer.accelerator == "auto" and torch.cuda.is_available())
     if isinstance(devices, str) and devices != "auto":
