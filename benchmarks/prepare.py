@@ -6,10 +6,11 @@
 
 The corpus (JSONL, ``--files`` files) is cut from real text: Tiny Shakespeare, the unique SST-2
 sentences and every ``*.py`` file of this Python's standard library (about 30 MB in all). Each
-pass over that text cuts it at whitespace into pieces of 300-3,000 characters (new cut points
-each pass) and joins 2-4 pieces from random places into one base document, so within a pass no
-text repeats and across passes two documents share at most pieces of their text: the largest
-character overlap between two base documents, as a Jaccard bound, is printed. Then 1 % of the
+pass over that text cuts it at whitespace into passages of ``--piece-chars`` (300-700)
+characters, new cut points each pass, and joins ``--pieces`` (6-10) passages from random places
+into one base document, so within a pass no text repeats and across passes two documents share
+at most a few passages, a small part of each: the largest character overlap between two base
+documents, as a Jaccard bound, is printed. Then 1 % of the
 base documents get an exact copy and 1 % a near copy with exactly 2 % of its words (``len //
 50``) replaced by other words of the corpus; copies are shuffled into other files.
 
@@ -17,11 +18,13 @@ base documents get an exact copy and 1 % a near copy with exactly 2 % of its wor
 (MinHash at its defaults: 5-grams, 14 buckets of 8 hashes, threshold (1/14)^(1/8) = 0.719), once
 with 1 worker and once with 2, and prints documents/s and MB/s per worker, the scaling ratio, the
 time of each stage, the peak RSS of the process tree (sampled every 0.2 s), and the
-near-duplicate recall and precision of the 2-worker run. The ground truth is the injected pairs
-whose exact Jaccard similarity of datatrove's MinHash shingles (word 5-grams of the simplified
-text) is above the threshold; a pair is found when either document is removed. A removed document
-is correctly removed when a kept document of its family (its original or copies) has exact
-Jaccard above the threshold with it; any other removal counts against precision.
+near-duplicate recall and precision of the 2-worker run. Each worker is one thread
+(``TOKENIZERS_PARALLELISM=false``: HF tokenizers would otherwise spread one worker's encoding
+over every core). Precision: of the distinct pairs MinHash's bucket stage reported (datatrove's
+``.dups`` files), the fraction whose exact Jaccard similarity of datatrove's MinHash shingles
+(word 5-grams of the simplified text) is above the threshold. Recall: of the injected pairs
+above the threshold, the fraction whose two documents fall in one cluster of reported pairs
+(the documents MinHash then keeps one of).
 
 ``reference`` runs, in each of ``--rounds`` rounds, the framework, the plain datatrove script
 ``benchmarks/prepare_reference.py`` (same steps and settings) and the framework again (the A/A
@@ -43,6 +46,7 @@ import os
 import random
 import re
 import statistics
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -55,10 +59,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 THRESHOLD = (1 / 14) ** (1 / 8)
-PIECE_CHARS = (300, 3_000)
-PIECES_PER_DOCUMENT = (2, 4)
 INJECTED_SHARE = 0.01  # of base documents, for each kind of copy
 SAMPLE_BYTES = 10_000_000
+ONE_THREAD = {"TOKENIZERS_PARALLELISM": "false"}
 
 
 def real_texts(shared: Path) -> list[str]:
@@ -76,25 +79,25 @@ def real_texts(shared: Path) -> list[str]:
     return [(shared / "tinyshakespeare" / "input.txt").read_text(), "\n".join(sentences), "\n".join(files.values())]
 
 
-def pieces(text: str, rng: random.Random, stream: int) -> list[tuple[int, int, int]]:
-    """``text`` cut at whitespace into consecutive pieces of about :data:`PIECE_CHARS`: ``(stream, start, end)``."""
-    result, start = [], rng.randrange(PIECE_CHARS[0])
-    while start < len(text) - PIECE_CHARS[0]:
-        end = text.find(" ", start + rng.randint(*PIECE_CHARS))
+def pieces(text: str, rng: random.Random, stream: int, chars: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """``text`` cut at whitespace into consecutive pieces of about ``chars`` characters: ``(stream, start, end)``."""
+    result, start = [], rng.randrange(chars[0])
+    while start < len(text) - chars[0]:
+        end = text.find(" ", start + rng.randint(*chars))
         end = len(text) if end == -1 else end
         result.append((stream, start, end))
         start = end + 1
     return result
 
 
-def base_documents(texts: list[str], megabytes: float, rng: random.Random):
-    """Base documents until ``megabytes``: lists of pieces, 2-4 per document, pass by pass."""
+def base_documents(texts: list[str], megabytes: float, rng: random.Random, cut: argparse.Namespace):
+    """Base documents until ``megabytes``: lists of ``cut.pieces`` pieces of ``cut.piece_chars`` characters, pass by pass."""
     total, target = 0, megabytes * 1e6
     while total < target:
-        cut = [piece for stream, text in enumerate(texts) for piece in pieces(text, rng, stream)]
-        rng.shuffle(cut)
-        while cut and total < target:
-            document = [cut.pop() for _ in range(min(rng.randint(*PIECES_PER_DOCUMENT), len(cut)))]
+        pool = [piece for stream, text in enumerate(texts) for piece in pieces(text, rng, stream, cut.piece_chars)]
+        rng.shuffle(pool)
+        while len(pool) >= cut.pieces[1] and total < target:
+            document = [pool.pop() for _ in range(rng.randint(*cut.pieces))]
             total += sum(end - start for _, start, end in document)
             yield document
 
@@ -136,11 +139,12 @@ def near_copy(text: str, vocabulary: list[str], rng: random.Random) -> str:
     return "".join(out) + text[last:]
 
 
-def build_corpus(folder: Path, megabytes: float, files: int, seed: int, shared: Path, inject: bool = True) -> dict:
-    """Write the corpus as ``folder/part-NNN.jsonl``; the record of what was written (sizes, families, overlap bound)."""
-    rng = random.Random(seed)
-    texts = real_texts(shared)
-    documents = list(base_documents(texts, megabytes / (1 + 2 * INJECTED_SHARE if inject else 1), rng))
+def build_corpus(folder: Path, megabytes: float, args: argparse.Namespace, inject: bool = True) -> dict:
+    """Write the corpus as ``folder/part-NNN.jsonl`` (``args``: files, seed, shared, piece_chars,
+    pieces); the record of what was written (sizes, families, overlap bound)."""
+    rng = random.Random(args.seed)
+    texts = real_texts(args.shared)
+    documents = list(base_documents(texts, megabytes / (1 + 2 * INJECTED_SHARE if inject else 1), rng, args))
     bound = overlap_bound(documents) if inject else None
     bodies = ["\n\n".join(texts[stream][start:end] for stream, start, end in document) for document in documents]
     del documents
@@ -153,6 +157,7 @@ def build_corpus(folder: Path, megabytes: float, files: int, seed: int, shared: 
         near = {index: near_copy(bodies[index], vocabulary, rng) for index in chosen[half:]}
     rng.shuffle(entries)
     folder.mkdir(parents=True, exist_ok=True)
+    files = args.files
     per_file = -(-len(entries) // files)
     where: list[tuple[str, int, int, str]] = []  # (file, line, base document, kind) of each record, in order
     for number in range(files):
@@ -191,10 +196,12 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Run ``command``; its wall time (s), the peak RSS of its process tree (bytes) and its stdout."""
+def timed(command: list[str], cwd: Path, environment: dict | None = None) -> tuple[float, int, str]:
+    """Run ``command`` (with ``environment`` added); its wall time (s), the peak RSS of its process tree (bytes) and its stdout."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(environment or {})}
+    )
     peak = [0]
 
     def sample() -> None:
@@ -229,12 +236,38 @@ def framework_command(corpus: Path, work: Path, workers: int, tasks: int, dedup:
     ]
 
 
-def read_ids(folder: Path) -> set[str]:
-    return {json.loads(line)["id"] for path in folder.glob("*.jsonl.gz") for line in gzip.open(path, "rt", encoding="utf-8")}
+def filtered_documents(folder: Path, tasks: int) -> tuple[list[list[str]], dict[str, tuple[int, int]]]:
+    """The filter stage's documents as the MinHash signature stage numbers them (task ``r``
+    reads files ``r::tasks`` of the sorted output, documents counted from 0): texts by
+    ``[task][index]``, and each input id's ``(task, index)``."""
+    files = sorted(folder.glob("*.jsonl.gz"))
+    texts: list[list[str]] = [[] for _ in range(tasks)]
+    where = {}
+    for task in range(tasks):
+        for path in files[task::tasks]:
+            for line in gzip.open(path, "rt", encoding="utf-8"):
+                record = json.loads(line)
+                where[record["id"]] = (task, len(texts[task]))
+                texts[task].append(record["text"])
+    return texts, where
 
 
-def dedup_quality(manifest: dict, corpus: dict) -> dict:
-    """Recall over the injected pairs above the threshold, and precision of the removed documents."""
+def reported_pairs(folder: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The distinct pairs MinHash's bucket stage reported (several buckets may report one pair):
+    datatrove's ``*.dups`` files of ``(task, index, task, index)`` as little-endian uint32 (a
+    sentinel task marks a match with an index of an earlier dataset, which this has none of)."""
+    sentinel = (1 << 32) - 1
+    pairs = set()
+    for path in sorted(folder.glob("*.dups")):
+        for first_task, first, second_task, second in struct.iter_unpack("<4I", path.read_bytes()):
+            if first_task != sentinel:
+                pairs.add(tuple(sorted([(first_task, first), (second_task, second)])))
+    return sorted(pairs)
+
+
+def dedup_quality(manifest: dict, corpus: dict, tasks: int) -> dict:
+    """Precision of the pairs MinHash reported (exact Jaccard above the threshold) and recall
+    of the injected pairs above the threshold (both documents in one cluster of reported pairs)."""
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
 
     shingles_of = MinhashDedupSignature(tempfile.mkdtemp(), MinhashConfig()).get_shingles
@@ -244,36 +277,40 @@ def dedup_quality(manifest: dict, corpus: dict) -> dict:
         return len(a_set & b_set) / len(a_set | b_set)
 
     folders = {stage["stage"]: Path(stage["directory"]) / "output" for stage in manifest["stages"]}
-    read, kept = read_ids(folders["filter"]), read_ids(folders["minhash-filter"])
-    family = defaultdict(list)  # base index -> [(id, kind)]
+    texts, where = filtered_documents(folders["filter"], tasks)
+    pairs = reported_pairs(folders["minhash-buckets"])
+    true_pairs = [pair for pair in pairs if jaccard(texts[pair[0][0]][pair[0][1]], texts[pair[1][0]][pair[1][1]]) > THRESHOLD]
+    parent: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def root(node):
+        while parent.get(node, node) != node:
+            node = parent[node]
+        return node
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    families: dict[int, dict[str, str]] = defaultdict(dict)  # base document -> {"base" | "exact" | "near": input id}
     for name, line, index, kind in corpus["families"]:
-        family[index].append((f"{name}/{line}", kind))
-    texts = corpus["texts"]
-
-    def text(index: int, kind: str) -> str:
-        return texts[index][1] if kind == "near" else texts[index][0]
-
-    similarity = {index: jaccard(*texts[index]) if texts[index][1] else 1.0 for index in texts}
-    truth = [index for index in texts if similarity[index] > THRESHOLD]
-    found = sum(any(member not in kept for member, _ in family[index]) for index in truth)
-    removed = read - kept
-    correct = 0
-    for index, members in family.items():
-        for member, kind in members:
-            if member in removed and any(
-                other in kept and jaccard(text(index, kind), text(index, other_kind)) > THRESHOLD
-                for other, other_kind in members
-                if other != member and index in texts
-            ):
-                correct += 1
-    near = [value for index, value in similarity.items() if texts[index][1]]
+        families[index][kind] = f"{name}/{line}"
+    truth, found, near, injected_pairs = 0, 0, [], set()
+    for index, (original, near_copy) in corpus["texts"].items():
+        kind = "near" if near_copy else "exact"
+        pair = (where[families[index]["base"]], where[families[index][kind]])
+        injected_pairs.add(frozenset(pair))
+        similarity = jaccard(original, near_copy) if near_copy else 1.0
+        if near_copy:
+            near.append(similarity)
+        if similarity > THRESHOLD:
+            truth += 1
+            found += root(pair[0]) == root(pair[1])
     return {
-        "pairs": len(truth),
-        "below_threshold": len(texts) - len(truth),
+        "pairs": truth,
+        "below_threshold": len(injected_pairs) - truth,
         "near_jaccard": (min(near), statistics.median(near)),
-        "recall": found / len(truth),
-        "removed": len(removed),
-        "precision": correct / len(removed) if removed else 1.0,
+        "recall": found / truth,
+        "reported": len(pairs),
+        "precision": len(true_pairs) / len(pairs) if pairs else 1.0,
+        "other_true": sum(frozenset(pair) not in injected_pairs for pair in true_pairs),
     }
 
 
@@ -282,7 +319,7 @@ def stage_seconds(manifest: dict) -> dict[str, float]:
 
 
 def scale(args: argparse.Namespace, scratch: Path) -> None:
-    corpus = build_corpus(scratch / "corpus", args.size_mb, args.files, args.seed, args.shared)
+    corpus = build_corpus(scratch / "corpus", args.size_mb, args)
     megabytes = corpus["bytes"] / 1e6
     print(
         f"corpus: {megabytes:.1f} MB in {args.files} JSONL files, {corpus['documents']:,} documents "
@@ -292,7 +329,7 @@ def scale(args: argparse.Namespace, scratch: Path) -> None:
     results = {}
     for workers in (1, 2):
         work = scratch / f"workers-{workers}"
-        seconds, peak, _ = timed(framework_command(scratch / "corpus", work, workers, args.files), scratch)
+        seconds, peak, _ = timed(framework_command(scratch / "corpus", work, workers, args.files), scratch, ONE_THREAD)
         manifest = json.loads((work / "dataset" / "manifest.json").read_text())
         results[workers] = (seconds, manifest)
         print(
@@ -304,16 +341,16 @@ def scale(args: argparse.Namespace, scratch: Path) -> None:
     print(f"2 workers / 1 worker, wall-time speed-up: {results[1][0] / results[2][0]:.2f}x")
     same = all(results[1][1]["splits"][split] == results[2][1]["splits"][split] for split in ("train", "val"))
     print(f"same dataset figures with 1 and 2 workers: {same}")
-    quality = dedup_quality(results[2][1], corpus)
+    quality = dedup_quality(results[2][1], corpus, args.files)
     print(
         f"MinHash: {quality['pairs']:,} injected pairs above the threshold {THRESHOLD:.3f} ({quality['below_threshold']} below), "
-        f"near copies' Jaccard min {quality['near_jaccard'][0]:.3f}, median {quality['near_jaccard'][1]:.3f}; "
-        f"recall {quality['recall']:.4f}, {quality['removed']:,} documents removed, precision {quality['precision']:.4f}"
+        f"near copies' Jaccard min {quality['near_jaccard'][0]:.3f}, median {quality['near_jaccard'][1]:.3f}; recall {quality['recall']:.4f}; "
+        f"{quality['reported']:,} pairs reported, precision {quality['precision']:.4f} ({quality['other_true']} true pairs besides the injected ones)"
     )
 
 
 def reference(args: argparse.Namespace, scratch: Path) -> None:
-    corpus = build_corpus(scratch / "corpus", args.size_mb, args.files, args.seed, args.shared)
+    corpus = build_corpus(scratch / "corpus", args.size_mb, args)
     print(f"corpus: {corpus['bytes'] / 1e6:.1f} MB, {corpus['documents']:,} documents; {args.workers} workers, {args.files} tasks")
     commands = {
         "framework": lambda work: framework_command(scratch / "corpus", work, args.workers, args.files),
@@ -358,7 +395,7 @@ def reference(args: argparse.Namespace, scratch: Path) -> None:
 def memory(args: argparse.Namespace, scratch: Path) -> None:
     for size in args.sizes:
         folder = scratch / f"corpus-{size}"
-        corpus = build_corpus(folder, size, args.files, args.seed, args.shared, inject=False)
+        corpus = build_corpus(folder, size, args, inject=False)
         work = scratch / f"memory-{size}"
         seconds, peak, _ = timed(framework_command(folder, work, args.workers, args.files, dedup="exact"), scratch)
         manifest = json.loads((work / "dataset" / "manifest.json").read_text())
@@ -378,6 +415,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="reference and memory: executor.workers")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--piece-chars", type=int, nargs=2, default=(300, 700), metavar=("MIN", "MAX"), help="characters per passage")
+    parser.add_argument("--pieces", type=int, nargs=2, default=(6, 10), metavar=("MIN", "MAX"), help="passages per base document")
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--scratch", type=Path, default=None, help="where the corpus and outputs go (default: a temporary directory)")
     args = parser.parse_args()

@@ -19,14 +19,14 @@ from omegaconf import DictConfig
 from framework.cli.precheck import CONFIG_DIR, run_command, user_errors_exit
 from framework.cli.process import configure_process
 from framework.prepare.pipeline import prepare
-from framework.prepare.report import print_report, print_stage
+from framework.prepare.report import print_progress, print_report, print_stage
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="prepare")
 def prepare_job(cfg: DictConfig) -> None:
     stages_run = []
     with user_errors_exit():
-        prepared = prepare(cfg, lambda *stage: (stages_run.append(stage), print_stage(*stage)))
+        prepared = prepare(cfg, lambda *stage: (stages_run.append(stage), print_stage(*stage)), print_progress)
     if prepared.finished and not stages_run:
         print("Already prepared with these settings and inputs: nothing to run.", file=sys.stderr)
     print_report(prepared)

@@ -27,9 +27,13 @@ from framework.prepare import manifest
 from framework.prepare.dedup import dedup_stages
 from framework.prepare.manifest import WriteManifest
 from framework.prepare.readers import build_reader, input_files
-from framework.prepare.stages import Chain, PlannedStage, Stage, check_executor, run_stages, settings_hash
+from framework.prepare.stages import Chain, PlannedStage, Progress, Stage, check_executor, run_stages, settings_hash
 from framework.prepare.steps import SplitFilter
 from framework.prepare.tokenizer import TrainTokenizer, checked_tokenizer_settings
+
+# Documents encoded at once. HF tokenizers' encodings take about 300 bytes a token: datatrove's
+# default batch of 10,000 documents of 3 KB holds 3 GB in each worker, more for longer documents.
+TOKENIZE_BATCH_DOCUMENTS = 1000
 
 
 def filter_steps(filters: DictConfig) -> list:
@@ -166,8 +170,12 @@ def plan_source(checked: CheckedSource, cfg: DictConfig, steps: list) -> Source:
     chain = Chain(
         Path(cfg.paths.cache_dir) / "prepare" / checked.name, settings_hash({"inputs": inputs, "versions": versions}), cfg.executor.tasks
     )
-    # the filters as a list: their order decides the output, and hashed JSON has its keys sorted
-    filters = [[name, OmegaConf.to_container(node, resolve=True)] for name, node in cfg.filters.items()]
+    # the filters as a list: their order decides the output, and hashed JSON has its keys sorted;
+    # a step's fingerprint names what its config does not (the content of a model file it reads)
+    filters = [
+        [name, OmegaConf.to_container(node, resolve=True), step.fingerprint() if hasattr(step, "fingerprint") else {}]
+        for (name, node), step in zip(cfg.filters.items(), steps)
+    ]
     reader = checked.reader
     chain.add(
         Stage(
@@ -182,14 +190,19 @@ def plan_source(checked: CheckedSource, cfg: DictConfig, steps: list) -> Source:
     return Source(checked.name, inputs, chain)
 
 
-def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float], None] = lambda *_: None) -> Prepared:
+def prepare(
+    cfg: DictConfig,
+    finished: Callable[[int, int, PlannedStage, float], None] = lambda *_: None,
+    progress: Callable[[int, int, Progress], None] | None = None,
+) -> Prepared:
     """Prepare the dataset(s) ``cfg`` describes.
 
     Every setting and input file is checked before the first stage runs. Re-running an
     unchanged preparation hashes the inputs and returns without running a stage; an
     interrupted one completes. ``finished`` is
     called after each stage that ran here: its index, the number of stages, the stage and its
-    wall time in seconds (the command prints a progress line).
+    wall time in seconds; ``progress``, while a stage runs, with its index, the number of stages
+    and its :class:`~framework.prepare.stages.Progress` (the command prints both).
 
     Raises:
         ConfigError, MissingInputError, DataError: bad settings or input (a ``DataError`` from a
@@ -269,7 +282,12 @@ def prepare(cfg: DictConfig, finished: Callable[[int, int, PlannedStage, float],
             directory=output / "stages" / "manifest",
         )
         order.append((source.chain.add(write, after=hashes[source.name]), {}))
-    done = run_stages(cfg.executor, order, lambda index, planned, seconds: finished(index, len(order), planned, seconds))
+    done = run_stages(
+        cfg.executor,
+        order,
+        lambda index, planned, seconds: finished(index, len(order), planned, seconds),
+        progress and (lambda index, state: progress(index, len(order), state)),
+    )
     return Prepared(folder, datasets, done)
 
 
@@ -289,6 +307,7 @@ def _tokenize(documents: Path, tokenizer_file: Path, split: str, cfg: DictConfig
                 eos_token=cfg.output.eos_token,
                 save_filename=split,
                 shuffle_documents=False,
+                batch_size=TOKENIZE_BATCH_DOCUMENTS,
             ),
         ]
 

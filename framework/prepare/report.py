@@ -11,7 +11,7 @@ from rich.table import Table
 
 from framework.prepare.manifest import step_counters, step_label, task_stats
 from framework.prepare.pipeline import Prepared
-from framework.prepare.stages import PlannedStage
+from framework.prepare.stages import PlannedStage, Progress
 
 
 def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -> None:
@@ -23,6 +23,20 @@ def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -
     if documents is not None and seconds >= 0.5:  # a stage already complete takes milliseconds: no rates
         figures = f": {documents:,} documents, {characters / 1e6:.1f} M characters, {documents / seconds:,.0f} documents/s, {characters / 1e6 / seconds:.1f} M characters/s"
     print(f"[{index + 1}/{count}] {planned.stage.name} in {seconds:.1f} s{figures}", file=sys.stderr, flush=True)
+
+
+def progress_line(index: int, count: int, state: Progress) -> str:
+    """A running stage's tasks done, its rates over the finished tasks, and the time left."""
+    steps = step_counters(task_stats(state.planned.logs))
+    documents = next((step.get("documents", step.get("total")) for step in steps if "documents" in step or "total" in step), None)
+    characters = next((step["doc_len"] for step in steps if "doc_len" in step), 0)
+    rates = f", {documents / state.seconds:,.0f} documents/s, {characters / 1e6 / state.seconds:.1f} M characters/s" if documents else ""
+    minutes, seconds = divmod(round(state.eta), 60)
+    return f"[{index + 1}/{count}] {state.planned.stage.name}: {state.done}/{state.todo} tasks in {state.seconds:.0f} s{rates}, ETA {minutes} min {seconds:02d} s"
+
+
+def print_progress(index: int, count: int, state: Progress) -> None:
+    print(progress_line(index, count, state), file=sys.stderr, flush=True)
 
 
 def print_report(prepared: Prepared) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,13 +151,59 @@ def build_executor(config, planned: PlannedStage, folders: dict[str, Path], depe
     )
 
 
+def completed_tasks(planned: PlannedStage) -> int:
+    """Tasks of ``planned`` that carry datatrove's completion marker."""
+    folder = planned.logs / "completions"
+    return sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
+
+
+@dataclass
+class Progress:
+    """A stage part-way: ``done`` of the ``todo`` tasks this run started with have finished
+    after ``seconds`` (tasks finished by an earlier, interrupted run are in neither)."""
+
+    planned: PlannedStage
+    done: int
+    todo: int
+    seconds: float
+
+    @property
+    def eta(self) -> float:
+        """Seconds left at the rate so far (finished tasks per second), workers included."""
+        return self.seconds / self.done * (self.todo - self.done)
+
+
+class _Watch(threading.Thread):
+    """Calls ``report(Progress)`` each time more tasks of ``planned`` have finished, looking
+    every ``interval`` seconds until stopped."""
+
+    def __init__(self, planned: PlannedStage, report: Callable[[Progress], None], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.planned, self.report, self.interval = planned, report, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        start, before = time.perf_counter(), completed_tasks(self.planned)
+        last = before
+        while not self.stopped.wait(self.interval):
+            done = completed_tasks(self.planned)
+            if last < done < self.planned.tasks:
+                self.report(Progress(self.planned, done - before, self.planned.tasks - before, time.perf_counter() - start))
+                last = done
+
+
 def run_stages(
-    config, stages: list[tuple[PlannedStage, dict[str, Path]]], finished: Callable[[int, PlannedStage, float], None] = lambda *_: None
+    config,
+    stages: list[tuple[PlannedStage, dict[str, Path]]],
+    finished: Callable[[int, PlannedStage, float], None] = lambda *_: None,
+    progress: Callable[[int, Progress], None] | None = None,
+    interval: float = 10.0,
 ) -> bool:
     """Run (local, ray) or submit (slurm) the planned stages in order, each with the output
     folders it reads; return whether they have run (False: submitted to Slurm). ``finished``
     is called after each stage that ran here with its index, the stage and its wall time in
-    seconds."""
+    seconds; ``progress``, while a stage runs, with its index and :class:`Progress` whenever
+    more of its tasks have finished (looked at every ``interval`` seconds)."""
     if config.kind == "ray":
         import ray
 
@@ -171,7 +218,15 @@ def run_stages(
     for index, (planned, folders) in enumerate(stages):
         start = time.perf_counter()
         executor = build_executor(config, planned, folders)
-        executor.run()
+        watch = _Watch(planned, lambda state, index=index: progress(index, state), interval) if progress else None
+        if watch:
+            watch.start()
+        try:
+            executor.run()
+        finally:
+            if watch:
+                watch.stopped.set()
+                watch.join()
         incomplete = executor.get_incomplete_ranks()
         if incomplete:  # the Ray executor logs a task's error and returns; the local one raises it
             raise DataError(

@@ -457,6 +457,7 @@ def test_only_rank_zero_creates_the_wandb_run_id(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_mixture_on_two_processes_follows_one_process_for_each_source(shakespeare_path, prepare_config, run, run_in_process, tmp_path):
+    """Under DDP and FSDP alike: same validation losses per source, same weights."""
     from framework.prepare.pipeline import prepare
 
     text = shakespeare_path.read_text()
@@ -486,16 +487,18 @@ def test_a_mixture_on_two_processes_follows_one_process_for_each_source(shakespe
         "trainer.max_steps=10",
     ]
     run_in_process(*mixture, "data.batch_size=12", run_dir=tmp_path / "one")
-    run(*mixture, "data.batch_size=6", "strategy=ddp", "trainer.devices=2", run_dir=tmp_path / "two")
+    for strategy in ("ddp", "fsdp"):
+        run(*mixture, "data.batch_size=6", f"strategy={strategy}", "trainer.devices=2", run_dir=tmp_path / strategy)
     rows = {}
-    for name in ("one", "two"):
+    for name in ("one", "ddp", "fsdp"):
         with (tmp_path / name / "metrics.csv").open() as file:
             rows[name] = [row for row in csv.DictReader(file) if row.get("val/loss")]
-    assert [row["step"] for row in rows["one"]] == [row["step"] for row in rows["two"]] == ["5", "10"]
-    for one, two in zip(rows["one"], rows["two"]):
-        for metric in ("val/loss", "val/early/loss", "val/late/loss"):
-            assert abs(float(one[metric]) - float(two[metric])) < 1e-5, metric
-    assert (
-        largest_difference(weights(tmp_path / "one" / "checkpoints" / "last.ckpt"), weights(tmp_path / "two" / "checkpoints" / "last.ckpt"))
-        < 1e-5
-    )
+    for strategy in ("ddp", "fsdp"):
+        assert [row["step"] for row in rows["one"]] == [row["step"] for row in rows[strategy]] == ["5", "10"]
+        for one, two in zip(rows["one"], rows[strategy]):
+            for metric in ("val/loss", "val/early/loss", "val/late/loss"):
+                assert abs(float(one[metric]) - float(two[metric])) < 1e-5, (strategy, metric)
+    main(["--output", str(tmp_path / "fsdp.ckpt"), str(tmp_path / "fsdp" / "checkpoints" / "last.ckpt")])
+    single = weights(tmp_path / "one" / "checkpoints" / "last.ckpt")
+    assert largest_difference(single, weights(tmp_path / "ddp" / "checkpoints" / "last.ckpt")) < 1e-5
+    assert largest_difference(single, weights(tmp_path / "fsdp.ckpt")) < 1e-5

@@ -50,3 +50,26 @@ def test_the_code_preset_keeps_the_standard_library_and_gopher_quality_rejects_i
         prepared(
             prepare_config, tmp_path / "quality", [f"input.path={tmp_path / 'code' / '*.txt'}", "prepare/filters=[clean,gopher_quality]"]
         )
+
+
+NOT_ENGLISH = [
+    "Am nächsten Morgen gingen wir früh zum Bahnhof, weil der Zug nach Berlin schon um sieben Uhr abfahren sollte.",
+    "Die Kinder spielten den ganzen Nachmittag im Garten, bis es dunkel wurde und die Mutter sie zum Essen rief.",
+    "Le lendemain matin, nous sommes partis de bonne heure pour voir la mer avant que la foule n'arrive sur la plage.",
+    "Elle a lu le livre en une seule nuit, puis elle l'a prêté à son frère qui ne l'a jamais rendu.",
+    "Cuando llegamos al pueblo, la plaza estaba llena de gente que esperaba el comienzo de la fiesta mayor.",
+    "Mi abuela cocinaba pan todos los domingos y el olor llenaba la casa entera desde muy temprano.",
+]
+
+
+def test_the_language_filter_removes_exactly_the_documents_in_other_languages(shakespeare_path, prepare_config, tmp_path):
+    paragraphs = [text for text in shakespeare_path.read_text().split("\n\n") if len(text) >= 200][:40]
+    (tmp_path / "mixed.jsonl").write_text("".join(json.dumps({"text": text}) + "\n" for text in paragraphs + NOT_ENGLISH))
+    manifest = prepared(
+        prepare_config,
+        tmp_path / "out",
+        [f"input.path={tmp_path / 'mixed.jsonl'}", "prepare/filters=[clean,language]", "output.val_fraction=0.1"],
+    )
+    language = next(step for step in manifest["stages"][0]["steps"] if step["step"] == "🔻 - FILTER: language")
+    assert (language["total"], language["dropped_other_language"]) == (len(paragraphs) + len(NOT_ENGLISH), len(NOT_ENGLISH))
+    assert manifest["splits"]["train"]["documents"] + manifest["splits"]["val"]["documents"] == len(paragraphs)

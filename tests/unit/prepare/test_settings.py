@@ -33,6 +33,17 @@ def corpus(tmp_path):
             ConfigError,
             r"min_chars=9 and max_chars=3",
         ),
+        (
+            ["prepare/filters=[language]", "filters.language.model_path=lid.bin"],
+            ConfigError,
+            r"filters.language.model_path=lid.bin: no such file",
+        ),
+        (
+            ["prepare/filters=[language]", "filters.language.model_path=a.jsonl"],
+            ConfigError,
+            r"filters.language.model_path=\S*a.jsonl is not a fastText model",
+        ),
+        (["prepare/filters=[language]", "filters.language.threshold=1"], ConfigError, r"filters.language.threshold=1 must be"),
         (["input.path=null"], ConfigError, r"No input given: set input.path"),
         (["+input.sources.web.path=x.jsonl"], ConfigError, r"Give either input.path .* or input.sources.<name>.path .*, not both"),
         (["input.path=null", "+input.sources.web.text_field=body"], ConfigError, r"input.sources.web has no path"),
