@@ -1,4 +1,4 @@
-"""Training tokens/s from a prepared 3-source mixture against today's single token file.
+"""Training tokens/s from a prepared 3-source mixture against a single token file.
 
     python benchmarks/mixture_throughput.py [--rounds 7] [--steps 60] [overrides ...]
 
@@ -88,8 +88,9 @@ def prepare_mixture(sources: dict[str, Path], scratch: Path) -> Path:
     return scratch / "mixture"
 
 
-def run(data_overrides: list[str], steps: int, overrides: list[str], scratch: Path) -> tuple[list[float], float]:
-    """Train ``steps`` steps; the timed step seconds, and the median seconds the DataLoader alone takes per batch."""
+def run(data_overrides: list[str], steps: int, overrides: list[str], scratch: Path) -> tuple[list[float], float, int]:
+    """Train ``steps`` steps; the timed step seconds, the median seconds the DataLoader alone
+    takes per batch, and the tokens per step."""
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose(
             config_name="train",
@@ -116,7 +117,7 @@ def run(data_overrides: list[str], steps: int, overrides: list[str], scratch: Pa
     for _ in result.trainer.datamodule.train_dataloader():  # the run's batches again, without training
         batch_seconds.append(time.perf_counter() - start)
         start = time.perf_counter()
-    return clock.seconds(), statistics.median(batch_seconds)
+    return clock.seconds(), statistics.median(batch_seconds), cfg.data.batch_size * cfg.data.block_size
 
 
 def main() -> None:
@@ -138,18 +139,21 @@ def main() -> None:
         }
         seconds: dict[str, list[float]] = {name: [] for name in paths}
         loading: dict[str, list[float]] = {name: [] for name in paths}
+        tokens: dict[str, int] = {}
         ratios = []
         for round_index in range(options.rounds):
             medians = {}
             for name in list(paths)[:: 1 if round_index % 2 else -1]:
-                step_seconds, batch_seconds = run(paths[name], options.steps, overrides, scratch)
+                step_seconds, batch_seconds, tokens[name] = run(paths[name], options.steps, overrides, scratch)
                 seconds[name] += step_seconds
                 loading[name].append(batch_seconds)
                 medians[name] = statistics.median(step_seconds)
             ratios.append(medians["single file"] / medians["mixture"])
-    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    tokens = cfg.data.batch_size * cfg.data.block_size
+    if tokens["mixture"] != tokens["single file"]:
+        raise SystemExit(
+            f"The two runs train on different tokens per step ({tokens}); give both the same data.batch_size and data.block_size."
+        )
+    tokens = tokens["mixture"]
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     print(f"{options.rounds} rounds, {len(seconds['mixture'])} timed steps of each, {tokens} tokens per step")
     for name, median in medians.items():

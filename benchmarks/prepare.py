@@ -5,20 +5,23 @@
     python benchmarks/prepare.py memory [--sizes 200 1000]    # peak RSS by corpus size, without MinHash
 
 The corpus (JSONL, ``--files`` files) is cut from real text: Tiny Shakespeare, the unique SST-2
-sentences and every ``*.py`` file of this Python's standard library (about 30 MB in all). Each
-pass over that text cuts it at whitespace into passages of ``--piece-chars`` (300-700)
+sentences and every ``*.py`` file of this Python's standard library (about 36 MB in all, printed). Each
+pass over that text cuts it at spaces into passages of ``--piece-chars`` (300-700)
 characters, new cut points each pass, and joins ``--pieces`` (6-10) passages from random places
 into one base document, so within a pass no text repeats and across passes two documents share
-at most a few passages, a small part of each: the largest character overlap between two base
-documents, as a Jaccard bound, is printed. Then 1 % of the
-base documents get an exact copy and 1 % a near copy with exactly 2 % of its words (``len //
-50``) replaced by other words of the corpus; copies are shuffled into other files.
+at most a few passages, a small part of each: the largest positional overlap between two base
+documents (characters of the same place in the source text, as a Jaccard similarity) is
+printed; the same text at two places of the source is not counted. Then 1 % of the
+base documents get an exact copy and 1 % a near copy with ``words // 50`` (2 %) of its
+space-separated words replaced by other words of the corpus; all documents are shuffled
+among the files.
 
 ``scale`` prepares it with ``prepare/filters=[clean,length] prepare/dedup=minhash tokenizer=bpe``
 (MinHash at its defaults: 5-grams, 14 buckets of 8 hashes, threshold (1/14)^(1/8) = 0.719), once
 with 1 worker and once with 2, and prints documents/s and MB/s per worker, the scaling ratio, the
 time of each stage, the peak RSS of the process tree (sampled every 0.2 s), and the
-near-duplicate recall and precision of the 2-worker run. Each worker is one thread
+near-duplicate recall and precision of the 2-worker run. Peak RSS is the sum of the RSS of
+the command's processes (pages a forked worker shares with its parent count in both). Each worker is one thread
 (``TOKENIZERS_PARALLELISM=false``: HF tokenizers would otherwise spread one worker's encoding
 over every core). Precision: of the distinct pairs MinHash's bucket stage reported (datatrove's
 ``.dups`` files), the fraction whose exact Jaccard similarity of datatrove's MinHash shingles
@@ -80,7 +83,7 @@ def real_texts(shared: Path) -> list[str]:
 
 
 def pieces(text: str, rng: random.Random, stream: int, chars: tuple[int, int]) -> list[tuple[int, int, int]]:
-    """``text`` cut at whitespace into consecutive pieces of about ``chars`` characters: ``(stream, start, end)``."""
+    """``text`` cut at spaces into consecutive pieces of about ``chars`` characters: ``(stream, start, end)``."""
     result, start = [], rng.randrange(chars[0])
     while start < len(text) - chars[0]:
         end = text.find(" ", start + rng.randint(*chars))
@@ -103,7 +106,8 @@ def base_documents(texts: list[str], megabytes: float, rng: random.Random, cut: 
 
 
 def overlap_bound(documents: list[list[tuple[int, int, int]]]) -> float:
-    """The largest character-overlap Jaccard, ``shared / (a + b - shared)``, between two documents."""
+    """The largest positional overlap between two documents: characters taken from the same
+    place of the same source text, as ``shared / (a + b - shared)``."""
     by_stream = defaultdict(list)
     for index, document in enumerate(documents):
         for stream, start, end in document:
@@ -169,6 +173,7 @@ def build_corpus(folder: Path, megabytes: float, args: argparse.Namespace, injec
                 where.append((name, line + 1, index, kind))  # datatrove ids count lines from 1
     size = sum(path.stat().st_size for path in folder.glob("*.jsonl"))
     record = {"bytes": size, "documents": len(entries), "base": len(bodies), "overlap_bound": bound}
+    record["source_mb"] = sum(len(text.encode()) for text in texts) / 1e6
     if inject:
         record["families"] = where
         record["texts"] = {index: (bodies[index], near.get(index)) for index in chosen}
@@ -324,7 +329,7 @@ def scale(args: argparse.Namespace, scratch: Path) -> None:
     print(
         f"corpus: {megabytes:.1f} MB in {args.files} JSONL files, {corpus['documents']:,} documents "
         f"({corpus['base']:,} base, {int(INJECTED_SHARE * corpus['base']):,} exact and as many near copies); "
-        f"largest character-overlap Jaccard between base documents: {corpus['overlap_bound']:.3f}"
+        f"largest positional overlap between base documents: {corpus['overlap_bound']:.3f}; source text {corpus['source_mb']:.1f} MB"
     )
     results = {}
     for workers in (1, 2):

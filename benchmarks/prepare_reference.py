@@ -7,7 +7,7 @@ Reads ``INPUT_DIR/*.jsonl``; cleans (CRLF and CR to LF, Unicode NFC, control cha
 removed), keeps documents of 100 to 1,000,000 characters, removes near duplicates with
 datatrove's four MinHash stages at its default parameters (5-grams, 14 buckets of 8 hashes),
 trains a 4096-id byte-level BPE on the first ``--sample-bytes`` of the training split, and
-tokenizes each split (1 % of documents, by the SHA-256 of the whitespace-normalized text, to
+tokenizes each split in batches of 1,000 documents (1 % of documents, by the SHA-256 of the whitespace-normalized text, to
 ``val``) into datatrove ``.ds`` shards under ``WORK_DIR/tokens/<split>``. Prints one JSON line:
 seconds and the tokens of each split.
 """
@@ -139,6 +139,7 @@ def main() -> None:
                     eos_token=EOS,
                     save_filename=split,
                     shuffle_documents=False,
+                    batch_size=1000,
                 ),
             ],
         )

