@@ -14,14 +14,14 @@ from framework.data.datamodule import SampledDataModule
 @dataclass(frozen=True)
 class EncodedSplit:
     """One split, encoded: ``ids`` (N, max_length) int64, ``mask`` (N, max_length) bool (True on
-    real tokens), ``labels`` (N,) int64 class indices."""
+    real tokens), ``labels`` (N,) int64 class indices (None for unlabelled text)."""
 
     ids: np.ndarray
     mask: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.ids)
 
     def example(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return torch.from_numpy(self.ids[index]), torch.from_numpy(self.mask[index]), torch.tensor(self.labels[index])

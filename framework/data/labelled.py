@@ -17,6 +17,8 @@ Format = Literal["tsv", "csv", "jsonl"]
 Quoting = Literal["none", "minimal"]
 Side = Literal["pre", "post"]
 SPLITS = ("train", "val", "test")
+# The draw of data.train_examples: fixed, so runs of every seed see the same subset.
+TRAIN_SUBSET_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class LabelledTextFiles:
         header: whether the first line of a TSV/CSV file names the columns.
         quoting: ``none`` takes quote marks literally (SST-2 has stray ones); ``minimal`` reads
             CSV-style ``"quoted, fields"``.
+        train_examples: use only this many training examples, drawn at random (a fixed draw,
+            the same for every run and seed) in file order; null: all of them.
         max_length: tokens per example after padding/truncation.
         padding, truncation: ``pre`` pads/cuts at the front (the classic Keras default), ``post``
             at the end.
@@ -49,6 +53,7 @@ class LabelledTextFiles:
     label_column: str | int = "label"
     header: bool = True
     quoting: Quoting = "none"
+    train_examples: int | None = None
     max_length: int = 100
     padding: Side = "pre"
     truncation: Side = "pre"
@@ -60,6 +65,8 @@ class LabelledTextFiles:
             raise ConfigError(f"data.max_length={self.max_length} must be at least 1 token.")
         if self.batch_size < 1:
             raise ConfigError(f"data.batch_size={self.batch_size} must be at least 1.")
+        if self.train_examples is not None and self.train_examples < 1:
+            raise ConfigError(f"data.train_examples={self.train_examples} must be null (all) or at least 1.")
 
     def file(self, split: str) -> Path:
         """The file of ``split`` (train, val or test).
@@ -73,8 +80,19 @@ class LabelledTextFiles:
         return Path(self.path).expanduser() / name
 
     def read(self, split: str) -> tuple[list[str], list[str]]:
-        """The texts and labels (as written in the file) of ``split``."""
-        return read_labelled_file(self.file(split), self.format, self.text_column, self.label_column, self.header, self.quoting)
+        """The texts and labels (as written in the file) of ``split``; for ``train``, the
+        ``train_examples`` subset.
+
+        Raises:
+            DataError: ``train_examples`` larger than the training file.
+        """
+        texts, labels = read_labelled_file(self.file(split), self.format, self.text_column, self.label_column, self.header, self.quoting)
+        if split != "train" or self.train_examples is None:
+            return texts, labels
+        if self.train_examples > len(texts):
+            raise DataError(f"data.train_examples={self.train_examples}, but {self.file(split)} has only {len(texts)} examples.")
+        kept = np.sort(np.random.default_rng(TRAIN_SUBSET_SEED).permutation(len(texts))[: self.train_examples])
+        return [texts[i] for i in kept], [labels[i] for i in kept]
 
 
 def _column_index(path: Path, columns: list[str], wanted: str | int, key: str, header: bool) -> int:
@@ -166,10 +184,16 @@ def label_ids(labels: list[str], names: list[str], path: Path) -> np.ndarray:
     return np.array([index[label] for label in labels], dtype=np.int64)
 
 
+PAD_TOKENS = ("<pad>", "[PAD]")
+
+
 def pad_id(tokenizer: Tokenizer) -> int:
-    """The tokenizer's ``<pad>`` id, or one past its vocabulary when it has none."""
-    found = tokenizer.token_to_id("<pad>")
-    return found if found is not None else tokenizer.get_vocab_size()
+    """The tokenizer's ``<pad>`` (or BERT's ``[PAD]``) id, or one past its vocabulary when it has none."""
+    for token in PAD_TOKENS:
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return found
+    return tokenizer.get_vocab_size()
 
 
 def encode_padded(
@@ -181,11 +205,19 @@ def encode_padded(
     Longer encodings lose tokens at the front (``truncation="pre"``) or end; shorter ones are
     filled with ``pad`` at the front (``padding="pre"``) or end. Real tokens are always
     contiguous. A text with no tokens becomes one token ``pad`` marked real, so every example has
-    at least one position to read.
+    at least one position to read. A tokenizer that adds special tokens (WordPiece's
+    ``[CLS] ... [SEP]``) has its text cut first and the special tokens added after, so they are
+    never cut off.
     """
     ids = np.full((len(texts), max_length), pad, dtype=np.int64)
     mask = np.zeros((len(texts), max_length), dtype=bool)
+    special = tokenizer.num_special_tokens_to_add(False)
+    if special >= max_length:
+        raise ConfigError(f"data.max_length={max_length} leaves no room for text beside the tokenizer's {special} special tokens.")
     for row, encoding in enumerate(tokenizer.encode_batch(texts, add_special_tokens=False)):
+        if special:
+            encoding.truncate(max_length - special, direction="left" if truncation == "pre" else "right")
+            encoding = tokenizer.post_process(encoding)
         tokens = encoding.ids or [pad]
         tokens = tokens[-max_length:] if truncation == "pre" else tokens[:max_length]
         start = max_length - len(tokens) if padding == "pre" else 0

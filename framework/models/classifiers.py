@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from framework.errors import ConfigError
-from framework.models.gpt import Block, GPTConfig
+from framework.models.gpt import Block, GPTConfig, decode, decoder_body, decoder_depths, init_gpt2_weights
 
 
 def leading_padding(mask: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ class LSTMClassifier(nn.Module):
         bidirectional: bool = False,
     ) -> None:
         super().__init__()
-        _check_sizes(vocab_size=vocab_size, num_outputs=num_outputs, n_embd=n_embd, hidden_size=hidden_size, n_layer=n_layer)
+        check_sizes(vocab_size=vocab_size, num_outputs=num_outputs, n_embd=n_embd, hidden_size=hidden_size, n_layer=n_layer)
         _check_dropout(dropout)
         self.embedding = nn.Embedding(vocab_size, n_embd)
         self.lstm = nn.LSTM(
@@ -127,7 +127,7 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         if pooling not in ("mean", "first"):
             raise ConfigError(f"model.pooling={pooling!r} must be 'mean' or 'first'.")
-        _check_sizes(num_outputs=num_outputs)
+        check_sizes(num_outputs=num_outputs)
         config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias)
         self.pooling, self.block_size = pooling, block_size
         self.wte = nn.Embedding(vocab_size, n_embd)
@@ -163,16 +163,86 @@ class TransformerClassifier(nn.Module):
         x = self.drop(self.wte(ids) + self.wpe(positions))
         for block in self.blocks:
             x = block(x, key_mask=mask)
-        x = self.ln_f(x)
-        if self.pooling == "first":
-            pooled = x[torch.arange(x.size(0), device=x.device), leading]
-        else:
-            weights = mask.unsqueeze(-1).to(x.dtype)
-            pooled = (x * weights).sum(dim=1) / weights.sum(dim=1)
-        return self.head(pooled)
+        return self.head(pooled_states(self.ln_f(x), mask, self.pooling))
 
 
-def _check_sizes(**sizes: int) -> None:
+class GPTClassifier(nn.Module):
+    """A GPT (``framework.models.GPT``'s ``transformer``, so a language model's weights load by
+    name with ``model.init_from``), causal attention, pooling and a linear head (Radford et al.,
+    2018, *Improving Language Understanding by Generative Pre-Training*: the last token's state).
+
+    Each example's real tokens are moved to the front first, so with causal attention no real
+    token attends to padding and positions count from the text's first token, as in pretraining.
+
+    Args:
+        vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias, activation, n_inner: as
+            for :class:`~framework.models.GPT`.
+        num_outputs: 1 for a binary logit, else one logit per class.
+        pooling: ``last``: the last real token's state; ``mean``: the mean over real tokens.
+
+    Output: logits (B, num_outputs) float32.
+
+    Raises:
+        ConfigError: invalid sizes or pooling.
+    """
+
+    TASK_KIND = "classification"
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        num_outputs: int,
+        block_size: int = 128,
+        n_layer: int = 4,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.1,
+        bias: bool = True,
+        activation: str = "gelu",
+        n_inner: int | None = None,
+        pooling: Literal["last", "mean"] = "last",
+    ) -> None:
+        super().__init__()
+        if pooling not in ("last", "mean"):
+            raise ConfigError(f"model.pooling={pooling!r} must be 'last' or 'mean'.")
+        check_sizes(num_outputs=num_outputs)
+        self.config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias, activation, n_inner)
+        self.pooling, self.block_size = pooling, block_size
+        self.transformer = decoder_body(self.config)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(n_embd, num_outputs)
+        init_gpt2_weights(self, n_layer)
+
+    def sharding_units(self) -> list[nn.Module]:
+        """The Transformer blocks, one FSDP unit each."""
+        return list(self.transformer.h)
+
+    def parameter_depths(self) -> dict[str, int]:
+        """See :func:`~framework.models.gpt.decoder_depths`."""
+        return decoder_depths(self, self.config.n_layer)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) int64, (B, T) bool -> (B, num_outputs) logits."""
+        aligned, lengths = left_aligned(ids, mask)
+        aligned_mask = torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None]
+        states = decode(self.transformer, aligned, self.block_size)
+        return self.head(self.drop(pooled_states(states, aligned_mask, self.pooling)))
+
+
+def pooled_states(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, T, C) states and their (B, T) bool mask (real tokens contiguous) -> (B, C): the first
+    (``first``) or last (``last``) real token's state, or the mean over real tokens (``mean``)."""
+    if pooling == "mean":
+        weights = mask.unsqueeze(-1).to(states.dtype)
+        return (states * weights).sum(dim=1) / weights.sum(dim=1)
+    first = leading_padding(mask)
+    position = first if pooling == "first" else first + mask.sum(dim=1) - 1
+    return states[torch.arange(states.size(0), device=states.device), position]
+
+
+def check_sizes(**sizes: int) -> None:
+    """Raise ConfigError naming ``model.<name>`` for a size below 1."""
     for name, value in sizes.items():
         if value < 1:
             raise ConfigError(f"model.{name}={value} must be a positive integer.")

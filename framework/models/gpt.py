@@ -19,6 +19,9 @@ from torch import nn
 
 from framework.errors import ConfigError
 
+# The MLP nonlinearities: exact GELU, and GPT-2's tanh approximation.
+ACTIVATIONS = {"gelu": "none", "gelu_tanh": "tanh"}
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -32,6 +35,11 @@ class GPTConfig:
         n_embd: width of the residual stream.
         dropout: dropout probability on embeddings, attention weights and residual branches.
         bias: whether Linear and LayerNorm layers carry a bias (GPT-2: True).
+        activation: the MLP's nonlinearity: ``gelu`` (exact, erf) or ``gelu_tanh`` (the tanh
+            approximation of Hendrycks & Gimpel, 2016, that GPT-2 uses: ``gelu_new`` in
+            ``transformers``).
+        n_inner: width of the MLP's hidden layer; None is ``4 * n_embd``.
+        layer_norm_eps: the LayerNorms' epsilon (GPT-2: 1e-5; BERT: 1e-12).
     """
 
     vocab_size: int
@@ -41,11 +49,18 @@ class GPTConfig:
     n_embd: int
     dropout: float = 0.0
     bias: bool = True
+    activation: str = "gelu"
+    n_inner: int | None = None
+    layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}={getattr(self, name)} must be a positive integer.")
+        if self.n_inner is not None and self.n_inner < 1:
+            raise ConfigError(f"model.n_inner={self.n_inner} must be null (4 * n_embd) or a positive integer.")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"model.activation={self.activation!r} must be one of {', '.join(ACTIVATIONS)}.")
         if self.n_embd % self.n_head:
             raise ConfigError(
                 f"model.n_embd={self.n_embd} is not divisible by model.n_head={self.n_head}; choose n_head among the divisors of n_embd."
@@ -98,13 +113,14 @@ class SelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward layer: C -> 4C -> GELU -> C."""
+    """Position-wise feed-forward layer: C -> n_inner (default 4C) -> GELU -> C."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        inner = config.n_inner or 4 * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, inner, bias=config.bias)
+        self.gelu = nn.GELU(approximate=ACTIVATIONS[config.activation])
+        self.c_proj = nn.Linear(inner, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,9 +133,9 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig, causal: bool = True) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.attn = SelfAttention(config, causal)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -159,32 +175,16 @@ class GPT(nn.Module):
         n_embd: int,
         dropout: float = 0.0,
         bias: bool = True,
+        activation: str = "gelu",
+        n_inner: int | None = None,
     ) -> None:
         super().__init__()
-        self.config = config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias)
+        self.config = config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias, activation, n_inner)
         self.block_size = config.block_size
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),
-                wpe=nn.Embedding(config.block_size, config.n_embd),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-            )
-        )
+        self.transformer = decoder_body(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # weight tying (Press & Wolf, 2017)
-        self.apply(self._init_weights)
-        for name, parameter in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        init_gpt2_weights(self, config.n_layer)
 
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Number of distinct parameters (tied weights counted once).
@@ -209,16 +209,78 @@ class GPT(nn.Module):
         """The Transformer blocks: each is one FSDP unit (``framework.strategy.FSDP2Strategy``)."""
         return list(self.transformer.h)
 
+    def parameter_depths(self) -> dict[str, int]:
+        """Each parameter's depth for layer-wise learning-rate decay (``framework.optim``):
+        0 for the embeddings, ``i + 1`` for block ``i``, ``n_layer + 1`` for the final LayerNorm."""
+        return decoder_depths(self, self.config.n_layer)
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 token ids -> (B, T, vocab_size) logits."""
-        _, T = idx.shape
-        if T > self.block_size:
-            raise ValueError(
-                f"Input has {T} tokens but the model's block_size is {self.block_size}; "
-                "crop the context or build the model with a larger model.block_size."
-            )
-        positions = torch.arange(T, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
-        for block in self.transformer.h:
-            x = block(x)
-        return self.lm_head(self.transformer.ln_f(x))
+        return self.lm_head(decode(self.transformer, idx, self.block_size))
+
+
+def decoder_body(config: GPTConfig) -> nn.ModuleDict:
+    """GPT's ``transformer``: token and position embeddings, dropout, the blocks ``h`` and the
+    final LayerNorm ``ln_f``; shared by :class:`GPT` and the GPT classifier, so that one's
+    weights load into the other by name."""
+    return nn.ModuleDict(
+        dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
+        )
+    )
+
+
+def decode(transformer: nn.ModuleDict, idx: torch.Tensor, block_size: int) -> torch.Tensor:
+    """(B, T) int64 ids -> (B, T, n_embd) final hidden states of :func:`decoder_body`.
+
+    Raises:
+        ValueError: ``T > block_size``.
+    """
+    T = idx.size(1)
+    if T > block_size:
+        raise ValueError(
+            f"Input has {T} tokens but the model's block_size is {block_size}; "
+            "crop the context or build the model with a larger model.block_size."
+        )
+    positions = torch.arange(T, device=idx.device)
+    x = transformer.drop(transformer.wte(idx) + transformer.wpe(positions))
+    for block in transformer.h:
+        x = block(x)
+    return transformer.ln_f(x)
+
+
+def init_gpt2_weights(model: nn.Module, n_layer: int) -> None:
+    """GPT-2's initialisation: normal(0, 0.02) Linear and Embedding weights, zero biases, and
+    residual output projections (``c_proj``) at ``0.02 / sqrt(2 * n_layer)``. Modules are
+    visited in ``nn.Module.apply``'s order (children first), which fixes the random draws."""
+    model.apply(_init_module)
+    for name, parameter in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+
+def _init_module(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def decoder_depths(model: nn.Module, n_layer: int, body: str = "transformer") -> dict[str, int]:
+    """Depths of ``model``'s parameters (see :meth:`GPT.parameter_depths`): ``<body>.h.<i>.``
+    is ``i + 1``; other ``<body>.`` parameters are embeddings (0) except ``ln_f`` (``n_layer + 1``);
+    parameters outside the body (a head) are ``n_layer + 1``."""
+    depths = {}
+    for name, _ in model.named_parameters():
+        parts = name.split(".")
+        if parts[0] != body or parts[1] == "ln_f":
+            depths[name] = n_layer + 1
+        elif parts[1] == "h":
+            depths[name] = int(parts[2]) + 1
+        else:
+            depths[name] = 0
+    return depths

@@ -21,11 +21,12 @@ from torch import nn
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
 from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
 from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, pad_id
+from framework.data.masking import MaskedLanguageDataModule, MaskingScheme, check_mask_probability
 from framework.data.prepared import MixtureDataModule, PreparedCorpus, PreparedMixture
 from framework.errors import CheckpointMismatchError, ConfigError, DataError
 from framework.run.kinds import prepared_data, task_kind
 from framework.run.report import sample_texts
-from framework.tokenizer import characters_per_token, tokenizer_hash
+from framework.tokenizer import FILE_TOKENIZER, characters_per_token, tokenizer_hash
 
 
 class Recipe(Protocol):
@@ -43,13 +44,17 @@ class Recipe(Protocol):
     def sample(self, model: nn.Module) -> str | None: ...
 
 
-def recipe_for(cfg: DictConfig, trained: dict | None = None) -> Recipe:
+def recipe_for(cfg: DictConfig, trained: dict | None = None, tokenizer: Tokenizer | None = None) -> Recipe:
     """The recipe of ``cfg``'s task kind.
 
     ``trained`` (a checkpoint's ``tokenizer_json`` and metadata) reuses a finished run's
     tokenizer and classes instead of deriving them from the training data, for evaluation.
+    ``tokenizer`` (a pretrained model's, ``model.init_from``) trains with that tokenizer
+    instead of one trained on the data.
     """
-    return RECIPES[task_kind(cfg)].for_config(cfg, trained)
+    if trained is not None:
+        return RECIPES[task_kind(cfg)].for_config(cfg, trained)
+    return RECIPES[task_kind(cfg)](cfg, tokenizer)
 
 
 def training_samples(cfg: DictConfig, world_size: int) -> int:
@@ -75,6 +80,8 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
     if prepared_data(cfg.data):
         return open_prepared(cfg, tokenizer)
     documents = hydra.utils.instantiate(cfg.data.source).read()
+    if tokenizer is None and cfg.tokenizer._target_ == FILE_TOKENIZER:  # keyed by the file's contents, not its path
+        tokenizer = hydra.utils.instantiate(cfg.tokenizer)()
     if tokenizer is None:
         train_tokenizer, tokenizer_config = hydra.utils.instantiate(cfg.tokenizer), OmegaConf.to_container(cfg.tokenizer, resolve=True)
     else:
@@ -137,10 +144,14 @@ def language_model_arguments(cfg: DictConfig, tokenizer_vocab_size: int) -> dict
     return {"vocab_size": vocab_size}
 
 
+# Keys of ``cfg.model`` for the training code, not for the model's constructor: ``compile``
+# (the task compiles, see build_task) and ``init_from`` (framework.transfer loads the weights).
+TRAINING_MODEL_KEYS = ("compile", "init_from")
+
+
 def model_constructor_config(cfg: DictConfig) -> dict:
-    """``cfg.model`` resolved, without its ``compile`` switch, which belongs to the task
-    (:func:`build_task`), not to the model's constructor."""
-    return {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key != "compile"}
+    """``cfg.model`` resolved, without :data:`TRAINING_MODEL_KEYS`."""
+    return {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key not in TRAINING_MODEL_KEYS}
 
 
 def compiles(cfg: DictConfig) -> bool:
@@ -193,6 +204,7 @@ def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, val_sour
         scheduler=cfg.scheduler,
         characters_per_token=torch.from_numpy(characters_per_token(tokenizer)),
         compile_model=compiles(cfg),
+        finetune=cfg.get("finetune"),
         val_sources=val_sources,
         _recursive_=False,
     )
@@ -207,6 +219,7 @@ def build_classification_task(cfg: DictConfig, model: nn.Module, num_classes: in
         scheduler=cfg.scheduler,
         num_classes=num_classes,
         compile_model=compiles(cfg),
+        finetune=cfg.get("finetune"),
         _recursive_=False,
     )
 
@@ -221,8 +234,8 @@ class LanguageModelingRecipe:
         self.tokenizer_sha256 = self.corpus.meta["tokenizer_sha256"]
 
     @classmethod
-    def for_config(cls, cfg: DictConfig, trained: dict | None = None) -> LanguageModelingRecipe:
-        return cls(cfg, Tokenizer.from_str(trained["tokenizer_json"]) if trained else None)
+    def for_config(cls, cfg: DictConfig, trained: dict) -> LanguageModelingRecipe:
+        return cls(cfg, Tokenizer.from_str(trained["tokenizer_json"]))
 
     @staticmethod
     def task_for(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, metadata: dict) -> pl.LightningModule:
@@ -264,11 +277,11 @@ class ClassificationRecipe:
         self.cfg = cfg
         files: LabelledTextFiles = hydra.utils.instantiate(cfg.data)
         self.splits: dict[str, EncodedSplit] = {}
-        training = tokenizer is None or classes is None
-        if training:  # both come from the training split
+        training = classes is None
+        if training:  # the classes come from the training split, and the tokenizer unless given (model.init_from)
             texts, labels = files.read("train")
             self.label_names = label_names(labels)
-            self.tokenizer = hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
+            self.tokenizer = tokenizer or hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
         else:  # evaluating a finished run: its tokenizer and classes; the training file is not read
             self.label_names, self.tokenizer = classes, tokenizer
         if len(self.label_names) < 2:
@@ -279,6 +292,9 @@ class ClassificationRecipe:
             )
         self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
         self.pad_id = pad_id(self.tokenizer)
+        if tokenizer is not None and cfg.model.get("init_from") and self.pad_id == self.tokenizer.get_vocab_size():
+            # A pretrained embedding has no row for an extra pad id; padding is masked, so any id will do.
+            self.pad_id = 0
         if training:
             self.splits["train"] = self._encode(files, "train", texts, labels)
         self.splits["val"] = self._encode(files, "val", *files.read("val"))
@@ -286,9 +302,7 @@ class ClassificationRecipe:
             self.splits["test"] = self._encode(files, "test", *files.read("test"))
 
     @classmethod
-    def for_config(cls, cfg: DictConfig, trained: dict | None = None) -> ClassificationRecipe:
-        if trained is None:
-            return cls(cfg)
+    def for_config(cls, cfg: DictConfig, trained: dict) -> ClassificationRecipe:
         return cls(cfg, Tokenizer.from_str(trained["tokenizer_json"]), trained["label_names"])
 
     @staticmethod
@@ -356,4 +370,116 @@ class ClassificationRecipe:
         return None
 
 
-RECIPES: dict[str, type] = {"language_modeling": LanguageModelingRecipe, "classification": ClassificationRecipe}
+# The tokens masked language modelling needs in the tokenizer (BERT's, tokenizer=wordpiece).
+MLM_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def masking_scheme(tokenizer: Tokenizer, vocab_size: int, probability: float) -> MaskingScheme:
+    """BERT's masking with ``tokenizer``'s ``[MASK]``; its special tokens are never masked.
+
+    Raises:
+        ConfigError: the tokenizer lacks one of :data:`MLM_TOKENS`.
+    """
+    missing = [token for token in MLM_TOKENS if tokenizer.token_to_id(token) is None]
+    if missing:
+        raise ConfigError(
+            f"task=masked_language_modeling needs a tokenizer with {', '.join(MLM_TOKENS)}; this one lacks {', '.join(missing)}. "
+            "Use tokenizer=wordpiece, or a BERT tokenizer (model.init_from=hf:<dir>)."
+        )
+    special = tuple(sorted(found for token in SPECIAL_TOKENS if (found := tokenizer.token_to_id(token)) is not None))
+    return MaskingScheme(tokenizer.token_to_id("[MASK]"), vocab_size, special, probability)
+
+
+class MaskedLanguageModelingRecipe:
+    """Masked language modelling: one example per line of labelled files (``cfg.data``, the
+    labels unused) as ``[CLS] ... [SEP]``, cut and padded to ``data.max_length``, masked by
+    :func:`masking_scheme`.
+
+    Raises:
+        ConfigError: ``task.mask_probability`` outside (0, 1) (before any file is read), or a
+            tokenizer without ``[MASK]``, ``[CLS]``, ``[SEP]`` or ``[PAD]``.
+    """
+
+    def __init__(self, cfg: DictConfig, tokenizer: Tokenizer | None = None, training: bool = True) -> None:
+        check_mask_probability(cfg.task.mask_probability)
+        self.cfg = cfg
+        files: LabelledTextFiles = hydra.utils.instantiate(cfg.data)
+        self.splits: dict[str, EncodedSplit] = {}
+        if training:
+            texts = files.read("train")[0]
+            self.tokenizer = tokenizer or hydra.utils.instantiate(cfg.tokenizer)("\n".join(texts))
+        else:
+            self.tokenizer = tokenizer
+        self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
+        self.scheme = masking_scheme(self.tokenizer, self.model_arguments()["vocab_size"], cfg.task.mask_probability)
+        self.pad_id = self.tokenizer.token_to_id("[PAD]")
+        if training:
+            self.splits["train"] = self._encode(files, "train", texts)
+        self.splits["val"] = self._encode(files, "val", files.read("val")[0])
+
+    @classmethod
+    def for_config(cls, cfg: DictConfig, trained: dict) -> MaskedLanguageModelingRecipe:
+        return cls(cfg, Tokenizer.from_str(trained["tokenizer_json"]), training=False)
+
+    @staticmethod
+    def task_for(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, metadata: dict) -> pl.LightningModule:
+        return build_masked_task(cfg, model, metadata["model_arguments"]["vocab_size"])
+
+    def _encode(self, files: LabelledTextFiles, split: str, texts: list[str]) -> EncodedSplit:
+        """Raises DataError for a split without examples."""
+        if not texts:
+            raise DataError(f"{files.file(split)} has no examples; the {split} split needs at least one.")
+        data = self.cfg.data
+        return EncodedSplit(*encode_padded(self.tokenizer, texts, data.max_length, data.padding, data.truncation, self.pad_id))
+
+    def samples_per_epoch(self) -> int:
+        """One epoch is every training text once."""
+        return len(self.splits["train"])
+
+    def model_arguments(self) -> dict[str, int]:
+        return language_model_arguments(self.cfg, self.tokenizer.get_vocab_size())
+
+    def checkpoint_metadata(self) -> dict:
+        return {"model_arguments": self.model_arguments()}
+
+    def model(self) -> nn.Module:
+        return instantiate_model(self.cfg, **self.model_arguments())
+
+    def task(self, model: nn.Module) -> pl.LightningModule:
+        return build_masked_task(self.cfg, model, self.model_arguments()["vocab_size"])
+
+    def datamodule(self, world_size: int) -> pl.LightningDataModule:
+        return MaskedLanguageDataModule(
+            self.splits.get("train"),
+            self.splits["val"],
+            self.scheme,
+            batch_size=self.cfg.data.batch_size,
+            num_train_samples=training_samples(self.cfg, world_size),
+            seed=self.cfg.seed,
+            num_workers=self.cfg.data.num_workers,
+        )
+
+    def sample(self, model: nn.Module) -> None:
+        return None
+
+
+def build_masked_task(cfg: DictConfig, model: nn.Module, vocab_size: int) -> pl.LightningModule:
+    """Instantiate the masked-LM ``cfg.task`` around ``model`` with ``vocab_size`` classes."""
+    return hydra.utils.instantiate(
+        cfg.task,
+        model=model,
+        optimizer=cfg.optimizer,
+        scheduler=cfg.scheduler,
+        vocab_size=vocab_size,
+        compile_model=compiles(cfg),
+        finetune=cfg.get("finetune"),
+        _recursive_=False,
+    )
+
+
+RECIPES: dict[str, type] = {
+    "language_modeling": LanguageModelingRecipe,
+    "classification": ClassificationRecipe,
+    "masked_language_modeling": MaskedLanguageModelingRecipe,
+}

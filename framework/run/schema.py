@@ -39,7 +39,7 @@ HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 # Arguments the training code fills in when the config leaves them null.
 RUNTIME_ARGUMENTS = {"model": {"vocab_size", "num_outputs"}, "callbacks.model_checkpoint": {"mode"}}
 # Keys a node holds for the training code rather than for its _target_, with their types.
-TRAINING_KEYS = {"model": {"compile": bool}}
+TRAINING_KEYS = {"model": {"compile": bool, "init_from": str | None}}
 
 
 @dataclass
@@ -60,6 +60,13 @@ class PreparedDataSchema:
     batch_size: int
     num_workers: int
     mixture: list | None = None
+
+
+@dataclass
+class FinetuneSchema:
+    head_lr: float | None
+    layer_decay: float
+    freeze_steps: int
 
 
 @dataclass
@@ -97,6 +104,7 @@ TOP_LEVEL: dict[str, Any] = {
     "logger": _InstantiableMap,
     "callbacks": _InstantiableMap,
     "paths": PathsSchema,
+    "finetune": FinetuneSchema,
     "sample": SampleSchema,
     "seed": int,
     "resume": str,
@@ -302,36 +310,46 @@ def _check_language_modeling_data(data: DictConfig, model: DictConfig) -> None:
         )
 
 
+# What each task kind trains on, and the model options that fit it.
+KIND_DATA = {
+    "language_modeling": ("a text corpus", "data=stdlib, text_files, tinyshakespeare or prepared"),
+    "classification": ("labelled files", "data=sst2 or data=labelled_files"),
+    "masked_language_modeling": ("labelled files", "data=sst2 or data=labelled_files (one text per line; labels unused)"),
+}
+KIND_MODELS = {
+    "language_modeling": "model=gpt or model=lstm",
+    "classification": "model=lstm_classifier, transformer_classifier, bert_classifier or gpt_classifier",
+    "masked_language_modeling": "model=bert",
+}
+
+
 def _check_task_fits(cfg: DictConfig) -> None:
     """The task, the data and the model must be of one kind (``TrainingTask.KIND``)."""
     try:
         kind, models_kind = task_kind(cfg), model_kind(cfg)
     except Exception:  # not importable: check_structure names the key
         return
-    classification = kind == "classification"
-    _require(
-        labelled_data(cfg.data) == classification,
-        f"task={kind} needs {'labelled data (data=sst2 or data=labelled_files)' if classification else 'a text corpus (data=stdlib, text_files or tinyshakespeare)'}, "
-        f"but data is {'labelled files' if labelled_data(cfg.data) else 'a text corpus'}; choose a matching data option.",
-    )
-    _require(
-        models_kind == kind,
-        f"model {cfg.model._target_} does not fit task={kind}; use "
-        f"{'model=lstm_classifier or model=transformer_classifier' if classification else 'model=gpt or model=lstm'}.",
-    )
+    wanted, options = KIND_DATA[kind]
+    given = "labelled files" if labelled_data(cfg.data) else "a text corpus"
+    _require(wanted == given, f"task={kind} needs {wanted} ({options}), but data is {given}; choose a matching data option.")
+    _require(models_kind == kind, f"model {cfg.model._target_} does not fit task={kind}; use {KIND_MODELS[kind]}.")
 
 
 def _build_cheap_parts(cfg: DictConfig) -> None:
     """Build what checks its own arguments and costs nothing to build: the model on the meta
-    device (no memory; the sizes the data decides stand in as 1) and the labelled data
-    description, so their constructors' rules are met before any data is read."""
+    device (no memory; the sizes the data decides stand in as 1), the fine-tuning options
+    against it, and the labelled data description, so their constructors' rules are met before
+    any data is read."""
     placeholders = {key: 1 for key in RUNTIME_ARGUMENTS["model"] if key in cfg.model and cfg.model[key] is None}
     constructor = {key: value for key, value in cfg.model.items() if key not in TRAINING_KEYS["model"]}
     import torch
 
+    from framework.optim import FineTuning
+
     try:
         with torch.device("meta"):
-            hydra.utils.instantiate(constructor, **placeholders)
+            model = hydra.utils.instantiate(constructor, **placeholders)
+        FineTuning(**cfg.finetune).check_model(model)
         if labelled_data(cfg.data):
             hydra.utils.instantiate(cfg.data)
     except InstantiationException as error:

@@ -35,6 +35,7 @@ from framework.checkpointing import (
 )
 from framework.logger import best_logged_value, build_loggers, define_wandb_metrics, finish_loggers, log_sample, update_run_facts
 from framework.run import record as run_record
+from framework.run.pretrained import adopt_pretrained, load_pretrained, read_pretrained
 from framework.run.recipes import Recipe, recipe_for, steps_per_epoch
 from framework.run.schema import validate_config
 from framework.run.stored_config import make_paths_absolute, portable_config
@@ -147,7 +148,10 @@ def train_checked(cfg: DictConfig) -> TrainingResult | None:
     resume_step = checkpoint["global_step"] if checkpoint else None
     if cfg.trainer.get("max_epochs") is None and _nothing_to_do(checkpoint_path, resume_step, cfg):
         return None
-    recipe = recipe_for(cfg)
+    pretrained = read_pretrained(cfg.model.init_from) if cfg.model.get("init_from") else None
+    if pretrained is not None:
+        adopt_pretrained(cfg, pretrained)
+    recipe = recipe_for(cfg, tokenizer=pretrained.tokenizer if pretrained else None)
     fit_epochs(cfg, recipe)
     if _nothing_to_do(checkpoint_path, resume_step, cfg):
         return None
@@ -158,7 +162,9 @@ def train_checked(cfg: DictConfig) -> TrainingResult | None:
         check_architecture(model, checkpoint["state_dict"])
         check_resume_compatible(checkpoint, OmegaConf.to_container(cfg, resolve=True), recipe.tokenizer_sha256)
         log.info("Resuming from %s at step %d", checkpoint_path, resume_step)
-    del checkpoint
+    elif pretrained is not None:
+        load_pretrained(model, pretrained)
+    del checkpoint, pretrained
     is_rank_zero = rank_zero_only.rank == 0  # only the first process writes files
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero:

@@ -14,7 +14,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision, Precision
 from pytorch_lightning.utilities import GradClipAlgorithmType
 from torch import nn
 
-from framework.optim import apply_configured_hyperparameters, build_optimizer
+from framework.optim import FineTuning, apply_configured_hyperparameters, build_optimizer, frozen_at_start
 from framework.strategy import FSDP2Strategy
 
 
@@ -32,6 +32,8 @@ class TrainingTask(pl.LightningModule):
         compile_model: ``torch.compile`` the model in place (``nn.Module.compile``, lazily, at
             its first call) after FSDP sharding, so parameter names and checkpoints stay those
             of the eager model (``model.compile`` in the config).
+        finetune: the run config's ``finetune`` node (learning rates by part, a frozen start;
+            ``framework.optim.FineTuning``), or None.
     """
 
     # Subclasses: the kind of task (the models that fit it declare the same TASK_KIND), and
@@ -39,11 +41,14 @@ class TrainingTask(pl.LightningModule):
     KIND: ClassVar[str]
     METRICS: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, model: nn.Module, optimizer: Mapping, scheduler: Mapping, compile_model: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: Mapping, scheduler: Mapping, compile_model: bool = False, finetune: Mapping | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.optimizer_config = _plain(optimizer)
         self.scheduler_config = _plain(scheduler)
+        self.finetune = FineTuning(**_plain(finetune)) if finetune is not None else None
         self.compile_model = compile_model
         self.checkpoint_step = 0  # the global step of the loaded checkpoint, for evaluation runs
 
@@ -86,7 +91,9 @@ class TrainingTask(pl.LightningModule):
 
     def on_train_start(self) -> None:
         if self.checkpoint_step:  # resumed: the config's hyperparameters win over the checkpoint's
-            apply_configured_hyperparameters(self.model, self.optimizers().optimizer, self.lr_schedulers(), self.optimizer_config)
+            apply_configured_hyperparameters(
+                self.model, self.optimizers().optimizer, self.lr_schedulers(), self.optimizer_config, self.finetune
+            )
 
     def configure_model(self) -> None:
         """Shard the model when the strategy is FSDP2, then compile it if asked (Lightning calls
@@ -97,6 +104,6 @@ class TrainingTask(pl.LightningModule):
             self.model.compile()
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.model, self.optimizer_config)
-        scheduler = hydra.utils.instantiate(self.scheduler_config, optimizer=optimizer)
+        optimizer = build_optimizer(self.model, self.optimizer_config, self.finetune)
+        scheduler = frozen_at_start(hydra.utils.instantiate(self.scheduler_config, optimizer=optimizer))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}

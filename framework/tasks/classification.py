@@ -37,7 +37,7 @@ class ClassificationTask(TrainingTask):
         model: maps ``(ids (B, T) int64, mask (B, T) bool)`` to logits ``(B, 1)`` for two
             classes or ``(B, num_classes)`` for more.
         num_classes: classes in the training split (>= 2).
-        optimizer, scheduler, compile_model: see
+        optimizer, scheduler, compile_model, finetune: see
             :class:`~framework.tasks.base.TrainingTask`.
 
     Logged against ``trainer/global_step``: ``train/loss`` (mean over the batch), ``val/loss``
@@ -61,8 +61,9 @@ class ClassificationTask(TrainingTask):
         scheduler: Mapping,
         num_classes: int,
         compile_model: bool = False,
+        finetune: Mapping | None = None,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, compile_model)
+        super().__init__(model, optimizer, scheduler, compile_model, finetune)
         self.num_classes = num_classes
         # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
         self.save_hyperparameters(

@@ -24,7 +24,7 @@ class LanguageModelingTask(TrainingTask):
 
     Args:
         model: maps ``(B, T)`` int64 ids to ``(B, T, V)`` logits.
-        optimizer, scheduler, compile_model: see
+        optimizer, scheduler, compile_model, finetune: see
             :class:`~framework.tasks.base.TrainingTask`.
         characters_per_token: ``(V,)`` float tensor, the characters each id stands for
             (``framework.tokenizer.characters_per_token``); None skips ``val/bpc``.
@@ -49,9 +49,10 @@ class LanguageModelingTask(TrainingTask):
         scheduler: Mapping,
         characters_per_token: torch.Tensor | None = None,
         compile_model: bool = False,
+        finetune: Mapping | None = None,
         val_sources: list[str] | None = None,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, compile_model)
+        super().__init__(model, optimizer, scheduler, compile_model, finetune)
         # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
         self.save_hyperparameters(dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config), logger=False)
         if characters_per_token is not None:

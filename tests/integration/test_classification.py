@@ -159,7 +159,7 @@ def test_multiclass_metrics_equal_the_values_computed_by_hand():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["task=classification"], r"task=classification needs labelled data \(data=sst2 or data=labelled_files\)"),
+        (["task=classification"], r"task=classification needs labelled files \(data=sst2 or data=labelled_files\)"),
         (["data=sst2", "data.path=x"], r"task=language_modeling needs a text corpus"),
         (["task=classification", "data=sst2", "data.path=x", "model=gpt"], r"does not fit task=classification; use model=lstm_classifier"),
         (["experiment=sst2_transformer", "data.path=x", "model.block_size=32"], r"data.max_length=64 is longer than model.block_size=32"),

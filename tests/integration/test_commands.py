@@ -253,7 +253,10 @@ def test_commands_refuse_the_wrong_kind_of_run_and_bad_settings(lm_run, classifi
     run_dir, _ = classifier_run
     with pytest.raises(ConfigError, match="prediction needs a classifier"):
         predict(load_run(lm_run), ["text"])
-    with pytest.raises(ConfigError, match="format=hf exports GPT models only; .* is LSTMClassifier. Use format=safetensors"):
+    with pytest.raises(
+        ConfigError,
+        match=r"format=hf exports GPT \(GPT-2 layout\) and masked-LM BERT models \(BERT layout\); .* is LSTMClassifier. Use format=safetensors",
+    ):
         export(run_dir, "hf", tmp_path / "hf")
     with pytest.raises(ConfigError, match=r"format='onnx' must be one of safetensors, hf"):
         export(run_dir, "onnx")
