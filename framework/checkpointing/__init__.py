@@ -4,6 +4,7 @@ from framework.checkpointing.atomic_io import AtomicCheckpointIO, load_checkpoin
 from framework.checkpointing.resume import (
     RESUME_MODES,
     check_architecture,
+    check_parameter_groups,
     check_resume_compatible,
     last_checkpoint_path,
     resume_checkpoint,
@@ -14,6 +15,7 @@ __all__ = [
     "RESUME_MODES",
     "AtomicCheckpointIO",
     "check_architecture",
+    "check_parameter_groups",
     "check_resume_compatible",
     "consolidate",
     "consolidated_path",

@@ -105,3 +105,23 @@ def check_resume_compatible(checkpoint: Mapping[str, Any], current_config: Mappi
     changes = changed_hyperparameters(saved, current_config)
     if changes:
         log.warning("Resuming with %d changed config value(s):\n  %s", len(changes), "\n  ".join(changes))
+
+
+def check_parameter_groups(checkpoint: Mapping[str, Any], group_names: list[str]) -> None:
+    """Refuse a resume whose optimizer would have other parameter groups than the checkpoint's
+    (``finetune.head_lr``, ``layer_decay`` or ``freeze_steps`` switched on or off): the saved
+    optimizer state could not be loaded into it.
+
+    Raises:
+        CheckpointMismatchError: the groups differ, both lists named.
+    """
+    states = checkpoint.get("optimizer_states") or []
+    if not states:  # a sharded checkpoint's summary holds no optimizer state
+        return
+    saved = [group.get("name") for group in states[0]["param_groups"]]
+    if saved != group_names:
+        raise CheckpointMismatchError(
+            f"The checkpoint's optimizer has the parameter groups {saved}, but this run's settings make {group_names}: "
+            "finetune.head_lr, finetune.layer_decay or finetune.freeze_steps differ from the run's start. Resume with the "
+            "values the run started with, or start a new run directory."
+        )

@@ -48,9 +48,13 @@ class ShuffledEpochs(Dataset):
             self._permutations = {epoch: np.random.default_rng((self.seed, epoch)).permutation(len(self.split))}
         return self._permutations[epoch]
 
+    def row(self, sample: int) -> int:
+        """The split's row that sample number ``sample`` (counted from the run's start) reads."""
+        epoch, position = divmod(sample, len(self.split))
+        return int(self._permutation(epoch)[position])
+
     def __getitem__(self, index: int):
-        epoch, position = divmod(self.first_sample + index, len(self.split))
-        return self.split.example(int(self._permutation(epoch)[position]))
+        return self.split.example(self.row(self.first_sample + index))
 
 
 class SequentialExamples(Dataset):

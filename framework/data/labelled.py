@@ -187,13 +187,15 @@ def label_ids(labels: list[str], names: list[str], path: Path) -> np.ndarray:
 PAD_TOKENS = ("<pad>", "[PAD]")
 
 
-def pad_id(tokenizer: Tokenizer) -> int:
-    """The tokenizer's ``<pad>`` (or BERT's ``[PAD]``) id, or one past its vocabulary when it has none."""
+def pad_id(tokenizer: Tokenizer, pretrained: bool = False) -> int:
+    """The tokenizer's ``<pad>`` (or BERT's ``[PAD]``) id; without one, one past its vocabulary,
+    or 0 for a model whose embedding comes from a pretrained one (``model.init_from``: it has no
+    row to spare; padding is masked, so any id serves)."""
     for token in PAD_TOKENS:
         found = tokenizer.token_to_id(token)
         if found is not None:
             return found
-    return tokenizer.get_vocab_size()
+    return 0 if pretrained else tokenizer.get_vocab_size()
 
 
 def encode_padded(

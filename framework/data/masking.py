@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 from torch.utils.data import Dataset
 
 from framework.data.classification_datamodule import EncodedSplit, ShuffledEpochs
 from framework.data.datamodule import SampledDataModule
 from framework.errors import ConfigError
+from framework.tokenizer.wordpiece import SPECIAL_TOKENS
 
 # The label of positions that carry no loss (PyTorch's cross-entropy default ignore_index).
 IGNORE_INDEX = -100
@@ -27,6 +29,10 @@ def check_mask_probability(probability: float) -> None:
         raise ConfigError(f"task.mask_probability={probability} must be in (0, 1); BERT masks 0.15 of the tokens.")
 
 
+# The tokens masked language modelling needs in the tokenizer (BERT's, tokenizer=wordpiece).
+MLM_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+
+
 @dataclass(frozen=True)
 class MaskingScheme:
     """Which tokens are masked and what replaces them.
@@ -36,19 +42,14 @@ class MaskingScheme:
         vocab_size: random replacements are drawn uniformly from ids ``0 .. vocab_size - 1``.
         special_ids: ids never selected (``[CLS]``, ``[SEP]``, ``[PAD]``, ...).
         probability: the chance of each other real token to be selected (BERT: 0.15); of the
-            selected, 80 % become ``[MASK]``, 10 % a random id and 10 % stay as they are.
-
-    Raises:
-        ConfigError: ``probability`` outside (0, 1).
+            selected, 80 % become ``[MASK]``, 10 % a random id and 10 % stay as they are
+            (checked with the run's config: :func:`check_mask_probability`).
     """
 
     mask_id: int
     vocab_size: int
     special_ids: tuple[int, ...]
     probability: float = 0.15
-
-    def __post_init__(self) -> None:
-        check_mask_probability(self.probability)
 
     def apply(self, ids: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Mask ``ids`` (..., T) int64 where ``mask`` (..., T) bool marks real tokens.
@@ -67,6 +68,23 @@ class MaskingScheme:
         return inputs, np.where(selected, ids, IGNORE_INDEX)
 
 
+def masking_scheme(tokenizer: Tokenizer, probability: float) -> MaskingScheme:
+    """BERT's masking with ``tokenizer``'s ``[MASK]``, random replacements from its vocabulary;
+    its special tokens are never masked.
+
+    Raises:
+        ConfigError: the tokenizer lacks one of :data:`MLM_TOKENS`.
+    """
+    missing = [token for token in MLM_TOKENS if tokenizer.token_to_id(token) is None]
+    if missing:
+        raise ConfigError(
+            f"task=masked_language_modeling needs a tokenizer with {', '.join(MLM_TOKENS)}; this one lacks {', '.join(missing)}. "
+            "Use tokenizer=wordpiece, or a BERT tokenizer (model.init_from=hf:<dir>)."
+        )
+    special = tuple(sorted(found for token in SPECIAL_TOKENS if (found := tokenizer.token_to_id(token)) is not None))
+    return MaskingScheme(tokenizer.token_to_id("[MASK]"), tokenizer.get_vocab_size(), special, probability)
+
+
 class MaskedSamples(ShuffledEpochs):
     """Training samples as :class:`ShuffledEpochs`, each masked anew: sample ``i`` is masked
     with draws seeded by ``(seed, i)``, so ranks, workers and resumed runs agree. Items:
@@ -78,8 +96,7 @@ class MaskedSamples(ShuffledEpochs):
 
     def __getitem__(self, index: int):
         sample = self.first_sample + index
-        epoch, position = divmod(sample, len(self.split))
-        row = int(self._permutation(epoch)[position])
+        row = self.row(sample)
         rng = np.random.default_rng((self.seed, MASKING_STREAM, sample))
         inputs, labels = self.scheme.apply(self.split.ids[row], self.split.mask[row], rng)
         return torch.from_numpy(inputs), torch.from_numpy(self.split.mask[row]), torch.from_numpy(labels)

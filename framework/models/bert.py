@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from framework.errors import ConfigError
-from framework.models.classifiers import check_sizes, leading_padding, pooled_states
+from framework.models.classifiers import check_pooling, check_sizes, leading_padding, pooled_states
 from framework.models.gpt import ACTIVATIONS, MLP, GPTConfig, SelfAttention
 
 
@@ -40,8 +40,8 @@ class PostNormBlock(nn.Module):
 class BertEncoder(nn.Module):
     """Embeddings and post-LN blocks: ``(ids, mask)`` -> hidden states (B, T, n_embd).
 
-    Positions count from each example's first real token (BERT pads after the text, where this
-    is position 0 as in BERT; text padded in front gets the same positions).
+    Positions count from each example's first real token: with padding after the text (BERT's
+    layout) they are BERT's 0, 1, 2, ...; text padded in front gets the same positions.
     """
 
     def __init__(self, config: GPTConfig, type_vocab_size: int) -> None:
@@ -54,9 +54,9 @@ class BertEncoder(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList(PostNormBlock(config) for _ in range(config.n_layer))
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, token_types: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T) int64 ids, (B, T) bool mask (True on real tokens), optional (B, T) int64
-        token types (default 0) -> (B, T, n_embd) float.
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) int64 ids, (B, T) bool mask (True on real tokens) -> (B, T, n_embd) float.
+        Every token is of type 0 (one text per example, as in single-sentence fine-tuning).
 
         Raises:
             ValueError: ``T > block_size``.
@@ -65,8 +65,7 @@ class BertEncoder(nn.Module):
         if T > self.block_size:
             raise ValueError(f"Input has {T} tokens but model.block_size is {self.block_size}; raise it to data.max_length.")
         positions = (torch.arange(T, device=ids.device)[None, :] - leading_padding(mask)[:, None]).clamp(min=0)
-        types = token_types if token_types is not None else torch.zeros_like(ids)
-        x = self.drop(self.ln_e(self.wte(ids) + self.wpe(positions) + self.wtt(types)))
+        x = self.drop(self.ln_e(self.wte(ids) + self.wpe(positions) + self.wtt.weight[0]))
         key_mask = None if bool(mask.all()) else mask
         for block in self.h:
             x = block(x, key_mask)
@@ -185,13 +184,11 @@ class BertMaskedLM(nn.Module):
         """See :func:`encoder_depths`."""
         return encoder_depths(self, self.config.n_layer)
 
-    def forward(
-        self, ids: torch.Tensor, mask: torch.Tensor, token_types: torch.Tensor | None = None, predict_at: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, predict_at: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) int64, (B, T) bool -> (B, T, vocab_size) logits; with ``predict_at`` (B, T)
         bool, only the logits of those M positions, (M, vocab_size), in row-major order (the
         head is the costliest layer of a small model, and MLM's loss needs 15 % of it)."""
-        hidden = self.encoder(ids, mask, token_types)
+        hidden = self.encoder(ids, mask)
         if predict_at is not None:
             hidden = hidden[predict_at]
         return self.mlm(hidden, self.encoder.wte.weight)
@@ -233,8 +230,7 @@ class BertClassifier(nn.Module):
     ) -> None:
         super().__init__()
         check_sizes(num_outputs=num_outputs)
-        if pooling not in ("first", "mean"):
-            raise ConfigError(f"model.pooling={pooling!r} must be 'first' ([CLS]) or 'mean'.")
+        check_pooling(pooling, ("first", "mean"))
         self.config = bert_config(
             vocab_size, block_size, n_layer, n_head, n_embd, n_inner, dropout, activation, layer_norm_eps, type_vocab_size
         )

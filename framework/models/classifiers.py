@@ -125,8 +125,7 @@ class TransformerClassifier(nn.Module):
         pooling: Literal["mean", "first"] = "mean",
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "first"):
-            raise ConfigError(f"model.pooling={pooling!r} must be 'mean' or 'first'.")
+        check_pooling(pooling, ("mean", "first"))
         check_sizes(num_outputs=num_outputs)
         config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias)
         self.pooling, self.block_size = pooling, block_size
@@ -148,6 +147,15 @@ class TransformerClassifier(nn.Module):
     def sharding_units(self) -> list[nn.Module]:
         """The Transformer blocks, one FSDP unit each."""
         return list(self.blocks)
+
+    def parameter_depths(self) -> dict[str, int]:
+        """Depths for layer-wise learning-rate decay: 0 for the embeddings, ``i + 1`` for
+        ``blocks.<i>``, ``n_layer + 1`` for the final LayerNorm and the head."""
+        top = len(self.blocks) + 1
+        return {
+            name: int(name.split(".")[1]) + 1 if name.startswith("blocks.") else 0 if name.startswith(("wte.", "wpe.")) else top
+            for name, _ in self.named_parameters()
+        }
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) int64, (B, T) bool -> (B, num_outputs) logits.
@@ -204,8 +212,7 @@ class GPTClassifier(nn.Module):
         pooling: Literal["last", "mean"] = "last",
     ) -> None:
         super().__init__()
-        if pooling not in ("last", "mean"):
-            raise ConfigError(f"model.pooling={pooling!r} must be 'last' or 'mean'.")
+        check_pooling(pooling, ("last", "mean"))
         check_sizes(num_outputs=num_outputs)
         self.config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias, activation, n_inner)
         self.pooling, self.block_size = pooling, block_size
@@ -239,6 +246,12 @@ def pooled_states(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> tor
     first = leading_padding(mask)
     position = first if pooling == "first" else first + mask.sum(dim=1) - 1
     return states[torch.arange(states.size(0), device=states.device), position]
+
+
+def check_pooling(pooling: str, options: tuple[str, ...]) -> None:
+    """Raise ConfigError naming ``model.pooling`` unless it is one of ``options``."""
+    if pooling not in options:
+        raise ConfigError(f"model.pooling={pooling!r} must be one of {', '.join(options)}.")
 
 
 def check_sizes(**sizes: int) -> None:

@@ -22,10 +22,12 @@ class FineTuning:
 
     Attributes:
         head_lr: learning rate of the task head (``head.*``); None: ``optimizer.lr``.
-        layer_decay: layer-wise learning-rate decay (Clark et al., 2020, *ELECTRA*, appendix A;
-            Sun et al., 2019, *How to Fine-Tune BERT for Text Classification?*): a parameter at
-            depth d of a model with top depth D (``parameter_depths``: 0 embeddings, i + 1 for
-            block i, D for the final norm) trains at ``lr * layer_decay ** (D - d)``; 1 turns it off.
+        layer_decay: layer-wise learning-rate decay (Sun et al., 2019, *How to Fine-Tune BERT
+            for Text Classification?*; Clark et al., 2020, *ELECTRA*, appendix A): a parameter at
+            depth d trains at ``lr * layer_decay ** (D - d)``, with ``parameter_depths`` giving 0
+            to the embeddings, i + 1 to block i and D = n_layer + 1 to the final LayerNorm (the
+            top block gets ``lr * layer_decay``, as in BEiT, Bao et al., 2022; ELECTRA counts the
+            head one deeper); 1 turns it off.
         freeze_steps: optimizer steps at the start during which every parameter outside the
             head has learning rate 0 (its weights unchanged; the optimizer's moments still
             accumulate).

@@ -34,7 +34,7 @@ def export_safetensors(run: LoadedRun, output: Path) -> Path:
     }
     if run.kind == "classification":
         config["label_names"] = run.label_names
-        config["data"] = {key: run.config.data[key] for key in ("max_length", "padding", "truncation")}
+        config["data"] = {**{key: run.config.data[key] for key in ("max_length", "padding", "truncation")}, "pad_id": run.pad_id}
     (output / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     run.tokenizer.save(str(output / "tokenizer.json"))
     return output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from framework.data.labelled import encode_padded, pad_id
+from framework.data.labelled import encode_padded
 from framework.errors import ConfigError
 from framework.run.loading import LoadedRun
 from framework.run.report import sample_texts
@@ -47,7 +47,7 @@ def predict(run: LoadedRun, texts: list[str], batch_size: int = 256) -> list[tup
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1.")
     data = run.config.data
-    ids, mask = encode_padded(run.tokenizer, texts, data.max_length, data.padding, data.truncation, pad_id(run.tokenizer))
+    ids, mask = encode_padded(run.tokenizer, texts, data.max_length, data.padding, data.truncation, run.pad_id)
     predictions = []
     for start in range(0, len(texts), batch_size):
         probabilities = run.task(torch.from_numpy(ids[start : start + batch_size]), torch.from_numpy(mask[start : start + batch_size]))

@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 
 from framework.checkpointing import consolidate, is_sharded_checkpoint, load_checkpoint_file, read_checkpoint_summary
 from framework.checkpointing.sharded import METADATA_FILE, consolidated_path
+from framework.data.labelled import pad_id
 from framework.errors import CheckpointMismatchError, MissingInputError, UnreadableInputError
 from framework.run.kinds import task_kind
 from framework.run.recipes import RECIPES, instantiate_model
@@ -53,6 +54,11 @@ class LoadedRun:
     @property
     def label_names(self) -> list[str] | None:
         return self.metadata.get("label_names")
+
+    @property
+    def pad_id(self) -> int:
+        """The id its classification examples were padded with (``framework.data.labelled.pad_id``)."""
+        return pad_id(self.tokenizer, pretrained=bool(self.config.model.get("init_from")))
 
     @property
     def kind(self) -> str:

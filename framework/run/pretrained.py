@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
 from torch import nn
 
-from framework.checkpointing import load_checkpoint_file
+from framework.checkpointing import is_sharded_checkpoint, load_checkpoint_file
 from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError
 from framework.run.kinds import prepared_data
 from framework.run.loading import checkpoint_path, model_state, single_file
@@ -53,6 +53,23 @@ class Pretrained:
     tokenizer_config: dict | None
 
 
+def pretrained_start(cfg: DictConfig, checkpoint: dict | None) -> tuple[Pretrained | None, Tokenizer | None]:
+    """What ``model.init_from`` gives a run: the source (:func:`read_pretrained`, with ``cfg``
+    fitted to it by :func:`adopt_pretrained`) and its tokenizer. A run resuming from its own
+    ``checkpoint`` takes the tokenizer and vocabulary size from that checkpoint instead and
+    reads no source (it may have moved since). Without ``model.init_from``: ``(None, None)``.
+    """
+    if not cfg.model.get("init_from"):
+        return None, None
+    if checkpoint is not None:
+        if cfg.model.get("vocab_size") is None:
+            cfg.model.vocab_size = checkpoint["model_arguments"]["vocab_size"]
+        return None, Tokenizer.from_str(checkpoint["tokenizer_json"])
+    pretrained = read_pretrained(cfg.model.init_from)
+    adopt_pretrained(cfg, pretrained)
+    return pretrained, pretrained.tokenizer
+
+
 def read_pretrained(init_from: str) -> Pretrained:
     """Read a run directory (its best checkpoint, as ``framework.evaluate``), a checkpoint file,
     or ``hf:<dir>`` (a local Hugging Face GPT-2 or BERT directory).
@@ -66,7 +83,7 @@ def read_pretrained(init_from: str) -> Pretrained:
         hf = read_hf_checkpoint(init_from[3:])
         return Pretrained(init_from, hf.state, hf.tokenizer, hf.architecture, None)
     path = Path(init_from).expanduser()
-    if path.is_dir():
+    if path.is_dir() and not is_sharded_checkpoint(path):
         if not (path / "checkpoints" / "last.ckpt").exists():
             raise MissingInputError(
                 f"model.init_from={init_from} is a directory without checkpoints/last.ckpt; give a finished run's directory, "
@@ -127,7 +144,9 @@ def adopt_pretrained(cfg: DictConfig, pretrained: Pretrained) -> None:
                 f"tokenizer.path={cfg.tokenizer.path} is not the tokenizer of model.init_from={pretrained.origin}; a pretrained "
                 "model keeps its tokenizer. Drop the tokenizer override."
             )
-    elif pretrained.tokenizer_config is not None and not prepared_data(cfg.data):
+    elif pretrained.tokenizer_config is None:
+        log.info("model.init_from=%s: the tokenizer is the directory's; the tokenizer settings are not used.", pretrained.origin)
+    elif not prepared_data(cfg.data):
         current = OmegaConf.to_container(cfg.tokenizer, resolve=True)
         changed = sorted(
             key for key in current.keys() | pretrained.tokenizer_config.keys() if current.get(key) != pretrained.tokenizer_config.get(key)
@@ -157,7 +176,12 @@ def load_pretrained(model: nn.Module, pretrained: Pretrained) -> dict[str, list[
             a source of another architecture. Each names the tensors and prefixes involved.
     """
     target = model.state_dict()
-    source = pretrained.state
+    # a head of another shape (another number of classes) is new, like a missing one
+    source = {
+        name: value
+        for name, value in pretrained.state.items()
+        if not (name in target and value.shape != target[name].shape and name.split(".")[0] in NEW_MODULES)
+    }
     mismatched = [name for name in target if name in source and source[name].shape != target[name].shape]
     if mismatched:
         shown = "; ".join(f"{name}: pretrained {tuple(source[name].shape)}, model {tuple(target[name].shape)}" for name in mismatched[:6])
@@ -176,7 +200,7 @@ def load_pretrained(model: nn.Module, pretrained: Pretrained) -> dict[str, list[
             f"model {type(model).__name__} needs {_prefixes(target)}, and {len(missing)} tensor(s) such as {', '.join(missing[:4])} "
             "are not in it."
         )
-    unused = [name for name in source if name not in target]
+    unused = [name for name in pretrained.state if name not in target or name not in source]
     model.load_state_dict({name: source[name] for name in loaded}, strict=False)
     log.info(
         "model.init_from=%s: loaded %d tensors (%s parameters: %s); new: %s; not used: %s.",

@@ -21,7 +21,7 @@ from torch import nn
 from framework.data import LanguageModelingDataModule, TokenizedCorpus, check_split_length, prepare_corpus
 from framework.data.classification_datamodule import ClassificationDataModule, EncodedSplit
 from framework.data.labelled import LabelledTextFiles, encode_padded, label_ids, label_names, pad_id
-from framework.data.masking import MaskedLanguageDataModule, MaskingScheme, check_mask_probability
+from framework.data.masking import MaskedLanguageDataModule, masking_scheme
 from framework.data.prepared import MixtureDataModule, PreparedCorpus, PreparedMixture
 from framework.errors import CheckpointMismatchError, ConfigError, DataError
 from framework.run.kinds import prepared_data, task_kind
@@ -193,35 +193,30 @@ def build_datamodule(cfg: DictConfig, corpus, world_size: int = 1) -> LanguageMo
     )
 
 
-def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, val_sources: list[str] | None = None) -> pl.LightningModule:
-    """Instantiate the language-modelling ``cfg.task`` around ``model``; optimizer and scheduler
-    stay configs until fit; ``tokenizer`` gives the characters per token for ``val/bpc``;
-    ``val_sources`` names a mixture's validation loaders."""
+def instantiate_task(cfg: DictConfig, model: nn.Module, **arguments) -> pl.LightningModule:
+    """Instantiate ``cfg.task`` around ``model`` with the run's optimizer, scheduler (configs
+    until fit), compilation and fine-tuning settings, and the task's own ``arguments``."""
     return hydra.utils.instantiate(
         cfg.task,
         model=model,
         optimizer=cfg.optimizer,
         scheduler=cfg.scheduler,
-        characters_per_token=torch.from_numpy(characters_per_token(tokenizer)),
         compile_model=compiles(cfg),
         finetune=cfg.get("finetune"),
-        val_sources=val_sources,
+        **arguments,
         _recursive_=False,
     )
+
+
+def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, val_sources: list[str] | None = None) -> pl.LightningModule:
+    """The language-modelling task: ``tokenizer`` gives the characters per token for
+    ``val/bpc``; ``val_sources`` names a mixture's validation loaders."""
+    return instantiate_task(cfg, model, characters_per_token=torch.from_numpy(characters_per_token(tokenizer)), val_sources=val_sources)
 
 
 def build_classification_task(cfg: DictConfig, model: nn.Module, num_classes: int) -> pl.LightningModule:
-    """Instantiate the classification ``cfg.task`` around ``model`` for ``num_classes`` classes."""
-    return hydra.utils.instantiate(
-        cfg.task,
-        model=model,
-        optimizer=cfg.optimizer,
-        scheduler=cfg.scheduler,
-        num_classes=num_classes,
-        compile_model=compiles(cfg),
-        finetune=cfg.get("finetune"),
-        _recursive_=False,
-    )
+    """The classification task for ``num_classes`` classes."""
+    return instantiate_task(cfg, model, num_classes=num_classes)
 
 
 class LanguageModelingRecipe:
@@ -291,10 +286,7 @@ class ClassificationRecipe:
                 f"optimized_metric=val/auroc is logged for two classes only; this data has {len(self.label_names)}. Use val/acc or val/f1."
             )
         self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
-        self.pad_id = pad_id(self.tokenizer)
-        if tokenizer is not None and cfg.model.get("init_from") and self.pad_id == self.tokenizer.get_vocab_size():
-            # A pretrained embedding has no row for an extra pad id; padding is masked, so any id will do.
-            self.pad_id = 0
+        self.pad_id = pad_id(self.tokenizer, pretrained=bool(cfg.model.get("init_from")))
         if training:
             self.splits["train"] = self._encode(files, "train", texts, labels)
         self.splits["val"] = self._encode(files, "val", *files.read("val"))
@@ -370,39 +362,16 @@ class ClassificationRecipe:
         return None
 
 
-# The tokens masked language modelling needs in the tokenizer (BERT's, tokenizer=wordpiece).
-MLM_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-def masking_scheme(tokenizer: Tokenizer, vocab_size: int, probability: float) -> MaskingScheme:
-    """BERT's masking with ``tokenizer``'s ``[MASK]``; its special tokens are never masked.
-
-    Raises:
-        ConfigError: the tokenizer lacks one of :data:`MLM_TOKENS`.
-    """
-    missing = [token for token in MLM_TOKENS if tokenizer.token_to_id(token) is None]
-    if missing:
-        raise ConfigError(
-            f"task=masked_language_modeling needs a tokenizer with {', '.join(MLM_TOKENS)}; this one lacks {', '.join(missing)}. "
-            "Use tokenizer=wordpiece, or a BERT tokenizer (model.init_from=hf:<dir>)."
-        )
-    special = tuple(sorted(found for token in SPECIAL_TOKENS if (found := tokenizer.token_to_id(token)) is not None))
-    return MaskingScheme(tokenizer.token_to_id("[MASK]"), vocab_size, special, probability)
-
-
 class MaskedLanguageModelingRecipe:
     """Masked language modelling: one example per line of labelled files (``cfg.data``, the
     labels unused) as ``[CLS] ... [SEP]``, cut and padded to ``data.max_length``, masked by
     :func:`masking_scheme`.
 
     Raises:
-        ConfigError: ``task.mask_probability`` outside (0, 1) (before any file is read), or a
-            tokenizer without ``[MASK]``, ``[CLS]``, ``[SEP]`` or ``[PAD]``.
+        ConfigError: a tokenizer without ``[MASK]``, ``[CLS]``, ``[SEP]`` or ``[PAD]``.
     """
 
     def __init__(self, cfg: DictConfig, tokenizer: Tokenizer | None = None, training: bool = True) -> None:
-        check_mask_probability(cfg.task.mask_probability)
         self.cfg = cfg
         files: LabelledTextFiles = hydra.utils.instantiate(cfg.data)
         self.splits: dict[str, EncodedSplit] = {}
@@ -412,7 +381,7 @@ class MaskedLanguageModelingRecipe:
         else:
             self.tokenizer = tokenizer
         self.tokenizer_sha256 = tokenizer_hash(self.tokenizer)
-        self.scheme = masking_scheme(self.tokenizer, self.model_arguments()["vocab_size"], cfg.task.mask_probability)
+        self.scheme = masking_scheme(self.tokenizer, cfg.task.mask_probability)
         self.pad_id = self.tokenizer.token_to_id("[PAD]")
         if training:
             self.splits["train"] = self._encode(files, "train", texts)
@@ -465,17 +434,8 @@ class MaskedLanguageModelingRecipe:
 
 
 def build_masked_task(cfg: DictConfig, model: nn.Module, vocab_size: int) -> pl.LightningModule:
-    """Instantiate the masked-LM ``cfg.task`` around ``model`` with ``vocab_size`` classes."""
-    return hydra.utils.instantiate(
-        cfg.task,
-        model=model,
-        optimizer=cfg.optimizer,
-        scheduler=cfg.scheduler,
-        vocab_size=vocab_size,
-        compile_model=compiles(cfg),
-        finetune=cfg.get("finetune"),
-        _recursive_=False,
-    )
+    """The masked-LM task, ``vocab_size`` the classes of ``val/mlm_acc``."""
+    return instantiate_task(cfg, model, vocab_size=vocab_size)
 
 
 RECIPES: dict[str, type] = {

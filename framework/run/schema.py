@@ -349,7 +349,7 @@ def _build_cheap_parts(cfg: DictConfig) -> None:
     try:
         with torch.device("meta"):
             model = hydra.utils.instantiate(constructor, **placeholders)
-        FineTuning(**cfg.finetune).check_model(model)
+        FineTuning(**(cfg.get("finetune") or {})).check_model(model)  # a run stored before finetune existed has none
         if labelled_data(cfg.data):
             hydra.utils.instantiate(cfg.data)
     except InstantiationException as error:
@@ -398,6 +398,8 @@ def check_rules(cfg: DictConfig) -> None:
         cfg.optimized_metric in logged,
         f"optimized_metric={cfg.optimized_metric} is never logged by {cfg.task._target_}; it logs {', '.join(logged)}.",
     )
+    if task_kind(cfg) == "masked_language_modeling":
+        _check_masked_language_modeling(cfg)
     _check_strategy_device(trainer)
     _check_skip_on_one_process(cfg)
     _check_fused_clipping(cfg.optimizer, trainer)
@@ -409,6 +411,23 @@ def check_rules(cfg: DictConfig) -> None:
     _require(sample.temperature > 0, f"sample.temperature={sample.temperature} must be > 0.")
     _require(sample.top_k is None or sample.top_k >= 1, f"sample.top_k={sample.top_k} must be null or at least 1.")
     _build_cheap_parts(cfg)
+
+
+# The tokenizer options that give BERT's special tokens.
+MLM_TOKENIZERS = ("framework.tokenizer.train_wordpiece_tokenizer", "framework.tokenizer.tokenizer_from_file")
+
+
+def _check_masked_language_modeling(cfg: DictConfig) -> None:
+    """The masking probability, and a tokenizer that can have ``[MASK]`` (a file's or a
+    pretrained model's tokens are checked once it is read)."""
+    from framework.data.masking import check_mask_probability
+
+    check_mask_probability(cfg.task.mask_probability)
+    _require(
+        bool(cfg.model.get("init_from")) or cfg.tokenizer.get("_target_") in MLM_TOKENIZERS,
+        f"task=masked_language_modeling needs BERT's special tokens [PAD] [CLS] [SEP] [MASK], which {cfg.tokenizer.get('_target_')} "
+        "does not make; use tokenizer=wordpiece, tokenizer=file with a BERT tokenizer.json, or model.init_from=<BERT run or hf:dir>.",
+    )
 
 
 def _on_cpu(trainer: DictConfig) -> bool:

@@ -33,7 +33,10 @@ PATH_KEYS = (
     "logger.wandb.save_dir",
     "callbacks.model_checkpoint.dirpath",
     "trainer.default_root_dir",
+    "tokenizer.path",
 )
+# A Hugging Face directory given to model.init_from carries this prefix before its path.
+HF_PREFIX = "hf:"
 _RESOLVER_CALL = re.compile(r"\$\{\s*[\w.\-]+\s*:")
 
 
@@ -51,8 +54,9 @@ def absolute(value: str, start: Path) -> str:
 
 
 def make_paths_absolute(cfg: DictConfig, start: Path | None = None) -> None:
-    """Rewrite the :data:`PATH_KEYS`, the paths of ``data.mixture`` and a ``resume=<run_dir>`` of ``cfg`` as absolute paths
-    against ``start`` (default :func:`start_directory`); keys that reference them follow."""
+    """Rewrite the :data:`PATH_KEYS`, the paths of ``data.mixture``, a ``resume=<run_dir>`` and
+    ``model.init_from`` (keeping its ``hf:``) of ``cfg`` as absolute paths against ``start``
+    (default :func:`start_directory`); keys that reference them follow."""
     start = start or start_directory()
     for key in PATH_KEYS:
         value = OmegaConf.select(cfg, key, default=None)
@@ -63,6 +67,10 @@ def make_paths_absolute(cfg: DictConfig, start: Path | None = None) -> None:
             entry.path = absolute(entry.path, start)
     if cfg.get("resume") not in (None, "auto", "never"):
         cfg.resume = absolute(cfg.resume, start)
+    init_from = OmegaConf.select(cfg, "model.init_from", default=None)
+    if isinstance(init_from, str) and init_from:  # a run directory, a checkpoint, or hf:<dir>
+        prefix = HF_PREFIX if init_from.startswith(HF_PREFIX) else ""
+        cfg.model.init_from = prefix + absolute(init_from[len(prefix) :], start)
 
 
 def portable_config(cfg: DictConfig) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torch import nn
 
 from framework.callbacks import (
     CheckpointOnSigterm,
@@ -28,14 +29,16 @@ from framework.callbacks import (
 from framework.checkpointing import (
     AtomicCheckpointIO,
     check_architecture,
+    check_parameter_groups,
     check_resume_compatible,
     last_checkpoint_path,
     read_checkpoint_summary,
     resume_checkpoint,
 )
 from framework.logger import best_logged_value, build_loggers, define_wandb_metrics, finish_loggers, log_sample, update_run_facts
+from framework.optim import FineTuning, parameter_groups
 from framework.run import record as run_record
-from framework.run.pretrained import adopt_pretrained, load_pretrained, read_pretrained
+from framework.run.pretrained import load_pretrained, pretrained_start
 from framework.run.recipes import Recipe, recipe_for, steps_per_epoch
 from framework.run.schema import validate_config
 from framework.run.stored_config import make_paths_absolute, portable_config
@@ -110,6 +113,12 @@ def fit_epochs(cfg: DictConfig, recipe: Recipe) -> None:
         cfg.trainer.check_val_every_n_epoch = None
 
 
+def optimizer_group_names(model: nn.Module, cfg: DictConfig) -> list[str]:
+    """The names of the parameter groups the run's optimizer will have (``framework.optim``)."""
+    finetune = FineTuning(**(cfg.get("finetune") or {}))
+    return [group["name"] for group in parameter_groups(model, 0.0, cfg.optimizer.get("lr"), finetune)]
+
+
 def fill_model_arguments(cfg: DictConfig, recipe: Recipe) -> None:
     """Write the model sizes the data decided (``vocab_size``, ``num_outputs``) into ``cfg.model``,
     so the run record, the checkpoints and the tracker hold the real values."""
@@ -148,10 +157,8 @@ def train_checked(cfg: DictConfig) -> TrainingResult | None:
     resume_step = checkpoint["global_step"] if checkpoint else None
     if cfg.trainer.get("max_epochs") is None and _nothing_to_do(checkpoint_path, resume_step, cfg):
         return None
-    pretrained = read_pretrained(cfg.model.init_from) if cfg.model.get("init_from") else None
-    if pretrained is not None:
-        adopt_pretrained(cfg, pretrained)
-    recipe = recipe_for(cfg, tokenizer=pretrained.tokenizer if pretrained else None)
+    pretrained, tokenizer = pretrained_start(cfg, checkpoint)
+    recipe = recipe_for(cfg, tokenizer=tokenizer)
     fit_epochs(cfg, recipe)
     if _nothing_to_do(checkpoint_path, resume_step, cfg):
         return None
@@ -160,6 +167,7 @@ def train_checked(cfg: DictConfig) -> TrainingResult | None:
     model = recipe.model()
     if checkpoint:
         check_architecture(model, checkpoint["state_dict"])
+        check_parameter_groups(checkpoint, optimizer_group_names(model, cfg))
         check_resume_compatible(checkpoint, OmegaConf.to_container(cfg, resolve=True), recipe.tokenizer_sha256)
         log.info("Resuming from %s at step %d", checkpoint_path, resume_step)
     elif pretrained is not None:

@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from framework.data.masking import IGNORE_INDEX, check_mask_probability
+from framework.data.masking import IGNORE_INDEX
 from framework.tasks.base import TrainingTask
 
 
@@ -24,15 +24,13 @@ class MaskedLanguageModelingTask(TrainingTask):
         model: maps ``(ids (B, T) int64, mask (B, T) bool, predict_at=(B, T) bool)`` to logits
             ``(M, vocab_size)`` of the M selected positions (``framework.models.BertMaskedLM``).
         vocab_size: the model's vocabulary (the classes of ``val/mlm_acc``).
-        mask_probability: the share of tokens selected, used by the data (checked here too).
+        mask_probability: the share of tokens selected, ``task.mask_probability``: the data
+            masks (``framework.data.masking``; the config check keeps it in (0, 1)).
         optimizer, scheduler, compile_model, finetune: see :class:`~framework.tasks.base.TrainingTask`.
 
     Logged against ``trainer/global_step``: ``train/loss`` (nats per masked token of the batch),
     ``val/loss`` (nats per masked token over the validation set), ``val/ppl`` = exp(``val/loss``)
     and ``val/mlm_acc`` (share of masked tokens whose top prediction is the original token).
-
-    Raises:
-        ConfigError: ``mask_probability`` outside (0, 1).
     """
 
     KIND = "masked_language_modeling"
@@ -49,8 +47,6 @@ class MaskedLanguageModelingTask(TrainingTask):
         finetune: Mapping | None = None,
     ) -> None:
         super().__init__(model, optimizer, scheduler, compile_model, finetune)
-        check_mask_probability(mask_probability)
-        self.mask_probability = mask_probability
         # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
         self.save_hyperparameters(
             dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config, vocab_size=vocab_size), logger=False
@@ -74,8 +70,8 @@ class MaskedLanguageModelingTask(TrainingTask):
         count = torch.tensor(float(targets.numel()), device=logits.device)
         world_size = self.trainer.world_size
         if world_size > 1:
-            count = self.trainer.strategy.reduce(count, reduce_op="sum") / world_size
-        loss = F.cross_entropy(logits, targets, reduction="sum") / count.clamp(min=1.0)
+            count = self.trainer.strategy.reduce(count, reduce_op="sum")
+        loss = F.cross_entropy(logits, targets, reduction="sum") * world_size / count.clamp(min=1.0)
         self.log_training_loss(loss)
         return loss
 

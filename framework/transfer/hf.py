@@ -30,6 +30,8 @@ SUPPORTED = {
     "BertModel": "bert",
     "BertForPreTraining": "bert",
 }
+# config.json's model_type, for a file that names no architectures.
+MODEL_TYPES = {"gpt2": "gpt2", "bert": "bert"}
 # GPT-2 keeps these projections as Conv1D weights, (in_features, out_features): ours transposed.
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 # BERT's names of one block's tensors -> ours (the query, key and value are fused into c_attn).
@@ -60,7 +62,7 @@ class HFCheckpoint:
         family: ``gpt2`` or ``bert``.
         architecture: the model arguments it implies, named as in ``conf/model``
             (``vocab_size``, ``block_size``, ``n_layer``, ...).
-        state: its tensors under our parameter names (float32 as stored).
+        state: its tensors under our parameter names, in the stored dtype.
         tokenizer: its tokenizer, converted to a ``tokenizers.Tokenizer``.
     """
 
@@ -75,19 +77,40 @@ def read_hf_config(directory: Path) -> dict[str, Any]:
 
     Raises:
         MissingInputError: no such directory or no ``config.json``.
-        ConfigError: an architecture this framework cannot load (the supported ones listed).
+        UnreadableInputError: a ``config.json`` that is not JSON.
+        ConfigError: an architecture this framework cannot load (the supported ones listed), or
+            options it does not implement (untied output embeddings, a decoder BERT, GPT-2's
+            unscaled attention).
     """
     path = directory / "config.json"
     if not path.is_file():
         raise MissingInputError(f"model.init_from=hf:{directory}: {path} does not exist; give a local Hugging Face model directory.")
-    config = json.loads(path.read_text())
-    architectures = config.get("architectures") or [config.get("model_type", "unknown")]
-    if architectures[0] not in SUPPORTED:
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise UnreadableInputError(f"model.init_from=hf:{directory}: {path} is not valid JSON ({error}).") from None
+    if hf_family(config) is None:
+        named = (config.get("architectures") or [config.get("model_type", "no architecture")])[0]
         raise ConfigError(
-            f"model.init_from=hf:{directory} holds a {architectures[0]} (config.json architectures); "
+            f"model.init_from=hf:{directory} holds a {named} (config.json architectures); "
             f"the supported architectures are {', '.join(SUPPORTED)}."
         )
+    tied = config.get("tie_word_embeddings", True)
+    unsupported = [key for key in ("is_decoder", "add_cross_attention") if config.get(key)]
+    unsupported += ["tie_word_embeddings=false"] if not tied else []
+    unsupported += ["scale_attn_weights=false"] if config.get("scale_attn_weights") is False else []
+    if unsupported:
+        raise ConfigError(f"model.init_from=hf:{directory} uses options this framework does not implement: {', '.join(unsupported)}.")
     return config
+
+
+def hf_family(config: dict[str, Any]) -> str | None:
+    """``gpt2`` or ``bert`` for a supported ``config.json`` (its first architecture, else its
+    ``model_type``), None otherwise."""
+    architectures = config.get("architectures")
+    if architectures:
+        return SUPPORTED.get(architectures[0])
+    return MODEL_TYPES.get(config.get("model_type", ""))
 
 
 def read_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
@@ -237,7 +260,7 @@ def read_hf_checkpoint(directory: str | Path) -> HFCheckpoint:
     """
     directory = Path(directory).expanduser()
     config = read_hf_config(directory)
-    family = SUPPORTED[(config.get("architectures") or [config.get("model_type")])[0]]
+    family = hf_family(config)
     weights = read_hf_weights(directory)
     try:
         if family == "gpt2":

@@ -188,7 +188,7 @@ def test_safetensors_export_rebuilds_the_same_model(classifier_run, tmp_path):
     output = export(run_dir, "safetensors", tmp_path / "export")
     assert sorted(path.name for path in output.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
     config = json.loads((output / "config.json").read_text())
-    assert config["label_names"] == ["0", "1"] and config["data"] == {"max_length": 100, "padding": "pre", "truncation": "pre"}
+    assert config["label_names"] == ["0", "1"] and config["data"] == {"max_length": 100, "padding": "pre", "truncation": "pre", "pad_id": 0}
     rebuilt = hydra.utils.instantiate(config["model"])
     load_model(rebuilt, str(output / "model.safetensors"))
     original = load_run(run_dir).task.model

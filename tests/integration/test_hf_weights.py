@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
 
-from framework.errors import ConfigError, MissingInputError
+from framework.errors import ConfigError, MissingInputError, UnreadableInputError
 from framework.models import GPT, BertMaskedLM
 from framework.run.training import train
-from framework.tokenizer import train_bpe_tokenizer, train_wordpiece_tokenizer
+from framework.tokenizer import tokenizer_hash, train_bpe_tokenizer, train_wordpiece_tokenizer
 from framework.transfer.hf import bert_hf_config, gpt2_hf_config, ours_to_bert, ours_to_gpt2, read_hf_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -183,14 +184,46 @@ def test_our_models_load_in_transformers_and_round_trip_byte_identically(hf_mode
     assert (tmp_path / "bert_again.safetensors").read_bytes() == (first_bert / "model.safetensors").read_bytes()
 
 
-def test_an_unsupported_architecture_is_named_with_the_supported_ones(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}))
-    with pytest.raises(
-        ConfigError, match=r"holds a LlamaForCausalLM.*supported architectures are GPT2LMHeadModel, GPT2Model, BertForMaskedLM"
-    ):
+@pytest.mark.parametrize(
+    "config, error, message",
+    [
+        (
+            {"architectures": ["LlamaForCausalLM"]},
+            ConfigError,
+            r"holds a LlamaForCausalLM.*supported architectures are GPT2LMHeadModel, GPT2Model, BertForMaskedLM",
+        ),
+        ({"model_type": "t5"}, ConfigError, r"holds a t5"),
+        (
+            {"architectures": ["GPT2LMHeadModel"], "tie_word_embeddings": False},
+            ConfigError,
+            r"does not implement: tie_word_embeddings=false",
+        ),
+        ({"architectures": ["BertModel"], "is_decoder": True}, ConfigError, r"does not implement: is_decoder"),
+        ({"architectures": ["GPT2Model"], "scale_attn_weights": False}, ConfigError, r"does not implement: scale_attn_weights=false"),
+        ("{not json", UnreadableInputError, r"config.json is not valid JSON"),
+        ({"architectures": ["BertModel"]}, MissingInputError, r"has no model.safetensors or pytorch_model.bin"),
+    ],
+    ids=["llama", "model-type", "untied", "decoder", "unscaled", "not-json", "no-weights"],
+)
+def test_a_directory_that_cannot_be_loaded_is_refused_naming_why(tmp_path, config, error, message):
+    (tmp_path / "config.json").write_text(config if isinstance(config, str) else json.dumps(config))
+    with pytest.raises(error, match=message):
         read_hf_checkpoint(tmp_path)
+
+
+def test_a_missing_directory_or_tokenizer_is_named(hf_models, tmp_path):
+    root, _ = hf_models
     with pytest.raises(MissingInputError, match=r"config.json does not exist"):
         read_hf_checkpoint(tmp_path / "nothing")
+    shutil.copytree(root / "bert", tmp_path / "bert")
+    (tmp_path / "bert" / "vocab.txt").unlink()
+    with pytest.raises(MissingInputError, match=r"has no tokenizer.json nor vocab.txt"):
+        read_hf_checkpoint(tmp_path / "bert")
+    shutil.copytree(root / "gpt2", tmp_path / "gpt2")
+    config = json.loads((tmp_path / "gpt2" / "config.json").read_text())
+    (tmp_path / "gpt2" / "config.json").write_text(json.dumps({**config, "activation_function": "relu"}))
+    with pytest.raises(ConfigError, match=r"uses the activation 'relu'; supported: gelu, gelu_new, gelu_pytorch_tanh"):
+        read_hf_checkpoint(tmp_path / "gpt2")
 
 
 def test_runs_train_from_hugging_face_directories(hf_models, shared_data, tmp_path, compose_config, caplog):
@@ -212,8 +245,13 @@ def test_runs_train_from_hugging_face_directories(hf_models, shared_data, tmp_pa
     with caplog.at_level("INFO", logger="framework.run.pretrained"):
         train(compose_config([*common, *masked_lm], tmp_path / "mlm"))
         train(compose_config([*common, *classifier], tmp_path / "classifier"))
-    messages = [record.getMessage() for record in caplog.records if "model.init_from=hf:" in record.getMessage()]
+    messages = [
+        record.getMessage() for record in caplog.records if "model.init_from=hf:" in record.getMessage() and "loaded" in record.getMessage()
+    ]
     assert "loaded 34 tensors" in messages[0] and "new: none; not used: none" in messages[0]  # 5 embedding, 2 x 12 block, 5 head tensors
     assert "loaded 28 tensors" in messages[1] and "new: head.weight, head.bias; not used: lm_head.*" in messages[1]  # 2 + 2 x 12 + 2
-    for run in ("mlm", "classifier"):
+    for run, directory in (("mlm", "bert"), ("classifier", "gpt2")):
         assert (tmp_path / run / "run" / "checkpoints" / "last.ckpt").exists()
+        # the Hugging Face tokenizer files, converted, are the run's tokenizer.json
+        saved = Tokenizer.from_file(str(tmp_path / run / "run" / "tokenizer.json"))
+        assert tokenizer_hash(saved) == tokenizer_hash(read_hf_checkpoint(root / directory).tokenizer)

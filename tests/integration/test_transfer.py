@@ -5,13 +5,16 @@ the refusals of sources that do not fit."""
 import csv
 import logging
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from framework.checkpointing import load_checkpoint_file
 from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError
 from framework.run.evaluation import evaluate
+from framework.run.inference import predict
 from framework.run.loading import load_run
 from framework.run.training import train
 
@@ -56,8 +59,8 @@ def gpt_run(tmp_path_factory, shakespeare_path, compose_config) -> Path:
     return root / "run"
 
 
-def model_state(run_dir: Path, prefix: str) -> dict[str, torch.Tensor]:
-    return {name: value for name, value in load_run(run_dir, "last").task.model.state_dict().items() if name.startswith(prefix)}
+def model_state(run_dir: Path, prefix: str, checkpoint: str = "last") -> dict[str, torch.Tensor]:
+    return {name: value for name, value in load_run(run_dir, checkpoint).task.model.state_dict().items() if name.startswith(prefix)}
 
 
 def test_masked_language_modelling_logs_its_metrics_and_evaluation_reproduces_them(mlm_run):
@@ -76,7 +79,7 @@ def test_a_classifier_fine_tuned_from_an_mlm_run_starts_from_its_encoder(mlm_run
     frozen = ["finetune.freeze_steps=10", "trainer.max_steps=10", "trainer.val_check_interval=10", f"model.init_from={mlm_run}"]
     with caplog.at_level(logging.INFO, logger="framework.run.pretrained"):
         train(make_config([*overrides, *frozen, *COMMON]))
-    pretrained = model_state(mlm_run, "encoder.")
+    pretrained = model_state(mlm_run, "encoder.", "best")  # what model.init_from=<run dir> loads
     message = next(record.getMessage() for record in caplog.records if "model.init_from" in record.getMessage())
     assert f"loaded {len(pretrained)} tensors" in message and "new: head.weight, head.bias" in message and "not used: mlm.*" in message
     tuned = model_state(tmp_path / "run", "")
@@ -96,15 +99,16 @@ def test_a_gpt_run_starts_a_classifier_and_a_continued_pretraining(gpt_run, sst2
         "tokenizer=char",
     ]
     train(compose_config([*classifier, *shape, *COMMON, "finetune.freeze_steps=5", "trainer.max_steps=5"], tmp_path / "classifier"))
-    pretrained = model_state(gpt_run, "transformer.")
+    pretrained = model_state(gpt_run, "transformer.", "best")
     tuned = model_state(tmp_path / "classifier" / "run", "")
     assert all(torch.equal(tuned[name], value) for name, value in pretrained.items())
     corpus = ["data=text_files", f"data.path={gpt_run.parent / 'corpus.txt'}", "tokenizer=char", "data.block_size=32", "data.batch_size=8"]
     again = [*corpus, *shape, *COMMON, "trainer.max_steps=4", "optimizer.lr=0.0", "scheduler.min_lr=0.0", "scheduler.warmup_steps=0"]
     train(compose_config(again, tmp_path / "continued"))  # a new optimizer; with lr 0 the weights stay the source's
     continued = model_state(tmp_path / "continued" / "run", "")
-    assert all(torch.equal(continued[name], value) for name, value in model_state(gpt_run, "").items())
-    assert (tmp_path / "continued" / "run" / "checkpoints" / "last.ckpt").exists()
+    assert all(torch.equal(continued[name], value) for name, value in model_state(gpt_run, "", "best").items())
+    optimizer = load_checkpoint_file(tmp_path / "continued" / "run" / "checkpoints" / "last.ckpt")["optimizer_states"][0]
+    assert {int(state["step"]) for state in optimizer["state"].values()} == {4}  # a new optimizer: 4 steps, not the source's 20 + 4
 
 
 @pytest.mark.parametrize(
@@ -144,16 +148,21 @@ def test_a_source_that_does_not_fit_is_refused_before_training(
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["task.mask_probability=1.5"], r"task.mask_probability=1.5 must be in \(0, 1\)"),
+        (["tokenizer=wordpiece", "task.mask_probability=1.5"], r"task.mask_probability=1.5 must be in \(0, 1\)"),
         (
             ["tokenizer=word"],
-            r"needs a tokenizer with \[PAD\], \[CLS\], \[SEP\], \[MASK\]; this one lacks \[PAD\], \[CLS\], \[SEP\], \[MASK\]",
+            r"needs BERT's special tokens \[PAD\] \[CLS\] \[SEP\] \[MASK\], which framework.tokenizer.train_word_tokenizer",
+        ),
+        (
+            ["tokenizer=file", "tokenizer.path=GPT_TOKENIZER"],
+            r"needs a tokenizer with \[PAD\], \[CLS\], \[SEP\], \[MASK\]; this one lacks \[PAD\]",
         ),
     ],
+    ids=["probability", "word-tokenizer", "char-tokenizer-file"],
 )
-def test_masked_language_modelling_settings_that_cannot_work_are_refused(sst2_small, tmp_path, make_config, overrides, message):
-    tokenizer = [] if "tokenizer=word" in overrides else ["tokenizer=wordpiece"]
-    base = ["task=masked_language_modeling", "model=bert", "data=sst2", f"data.path={sst2_small}", *MODEL_SIZES, *tokenizer, *SST2_SHAPE]
+def test_masked_language_modelling_settings_that_cannot_work_are_refused(sst2_small, gpt_run, tmp_path, make_config, overrides, message):
+    overrides = [override.replace("GPT_TOKENIZER", str(gpt_run / "tokenizer.json")) for override in overrides]
+    base = ["task=masked_language_modeling", "model=bert", "data=sst2", f"data.path={sst2_small}", *MODEL_SIZES, *SST2_SHAPE]
     with pytest.raises(ConfigError, match=message):
         train(make_config([*base, *overrides, *COMMON, "trainer.max_steps=2"]))
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -193,3 +202,29 @@ def test_an_mlm_run_on_two_processes_with_half_batches_follows_one_process(sst2_
         assert all(abs(one[step] - two_values[step]) < 1e-5 for step in one), metric
     first, second = model_state(one_dir, ""), model_state(two_dir, "")
     assert max((first[name] - second[name]).abs().max().item() for name in first) < 1e-5
+
+
+def test_a_fine_tuned_run_resumes_without_its_source_predicts_and_refuses_changed_groups(gpt_run, sst2_small, tmp_path, compose_config):
+    source = tmp_path / "source"
+    shutil.copytree(gpt_run, source)
+    classifier = [
+        "task=classification",
+        "model=gpt_classifier",
+        "data=sst2",
+        f"data.path={sst2_small}",
+        "data.max_length=32",
+        "tokenizer=char",
+    ]
+    overrides = [*classifier, *MODEL_SIZES, f"model.init_from={source}", *COMMON, "finetune.head_lr=1e-3"]
+    train(compose_config([*overrides, "trainer.max_steps=3"], tmp_path / "tuned"))
+    shutil.rmtree(source)  # a resumed run reads its own checkpoint, not the source
+    train(compose_config([*overrides, "trainer.max_steps=5"], tmp_path / "tuned"))
+    run = load_run(tmp_path / "tuned" / "run", "last")
+    assert run.step == 5 and run.pad_id == 0  # the char tokenizer has no pad token; the pretrained embedding no spare row
+    (label, probability), *_ = predict(run, ["a gorgeous , witty , seductive movie ."])  # shorter than max_length: padded
+    assert label in ("0", "1") and 0.5 <= probability <= 1.0
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"groups \['decay/body', 'no_decay/body', 'decay/head', 'no_decay/head'\], but this run's settings make \['decay', 'no_decay'\]: finetune.head_lr",
+    ):
+        train(compose_config([*overrides[:-1], "trainer.max_steps=7"], tmp_path / "tuned"))

@@ -7,7 +7,7 @@ import pytest
 
 from framework.data.classification_datamodule import EncodedSplit
 from framework.data.labelled import encode_padded, pad_id
-from framework.data.masking import IGNORE_INDEX, FixedMasks, MaskedSamples, MaskingScheme
+from framework.data.masking import IGNORE_INDEX, FixedMasks, MaskedSamples, MaskingScheme, check_mask_probability
 from framework.errors import ConfigError
 from framework.tokenizer import tokenizer_hash, train_wordpiece_tokenizer
 
@@ -20,7 +20,7 @@ def sentences(shakespeare_path, count=2000):
     return lines[:count]
 
 
-def test_masking_selects_15_percent_of_real_tokens_and_replaces_80_10_10(shakespeare_path):
+def test_masking_selects_15_percent_of_real_tokens_and_replaces_80_10_10():
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 1000, (400, 64))
     mask = np.arange(64)[None, :] < rng.integers(10, 65, (400, 1))
@@ -64,7 +64,7 @@ def test_validation_masks_are_the_same_for_every_run():
 @pytest.mark.parametrize("probability", [0.0, 1.0, -0.1, 1.5])
 def test_a_masking_probability_outside_0_1_is_refused(probability):
     with pytest.raises(ConfigError, match=rf"task.mask_probability={probability} must be in \(0, 1\)"):
-        MaskingScheme(4, 1000, SPECIAL, probability)
+        check_mask_probability(probability)
 
 
 def test_wordpiece_has_berts_special_ids_and_the_same_ids_every_time(shakespeare_path):

@@ -97,8 +97,8 @@ def test_gpt_tanh_activation_is_gpt2s_gelu_new():
     [
         (lambda: BertMaskedLM(**{**BERT, "layer_norm_eps": 0.0}), r"model.layer_norm_eps=0.0 must be > 0"),
         (lambda: BertMaskedLM(**{**BERT, "type_vocab_size": 0}), r"model.type_vocab_size=0 must be a positive integer"),
-        (lambda: BertClassifier(**BERT, num_outputs=1, pooling="last"), r"model.pooling='last' must be 'first' \(\[CLS\]\) or 'mean'"),
-        (lambda: GPTClassifier(**GPT_SIZES, num_outputs=1, pooling="first"), r"model.pooling='first' must be 'last' or 'mean'"),
+        (lambda: BertClassifier(**BERT, num_outputs=1, pooling="last"), r"model.pooling='last' must be one of first, mean"),
+        (lambda: GPTClassifier(**GPT_SIZES, num_outputs=1, pooling="first"), r"model.pooling='first' must be one of last, mean"),
         (lambda: GPT(**GPT_SIZES, activation="relu"), r"model.activation='relu' must be one of gelu, gelu_tanh"),
         (lambda: GPT(**GPT_SIZES, n_inner=0), r"model.n_inner=0 must be null"),
     ],

@@ -48,3 +48,20 @@ def test_an_mlm_encoder_loads_into_a_bert_classifier():
     masked_lm = BertMaskedLM(vocab_size=40, **SIZES)
     report = load_pretrained(BertClassifier(vocab_size=40, num_outputs=3, **SIZES), source(masked_lm))
     assert report["new"] == ["head.weight", "head.bias"] and {name.split(".")[0] for name in report["unused"]} == {"mlm"}
+
+
+def test_a_head_of_another_shape_is_new_like_a_missing_one():
+    three_classes = BertClassifier(vocab_size=40, num_outputs=3, **SIZES)
+    report = load_pretrained(BertClassifier(vocab_size=40, num_outputs=1, **SIZES), source(three_classes))
+    assert report["new"] == ["head.weight", "head.bias"] and report["unused"] == ["head.weight", "head.bias"]
+
+
+def test_init_from_and_tokenizer_paths_are_stored_absolute_keeping_the_hf_prefix(tmp_path):
+    from omegaconf import OmegaConf
+
+    from framework.run.stored_config import make_paths_absolute
+
+    for given, stored in (("runs/pre", f"{tmp_path}/runs/pre"), ("hf:models/bert", f"hf:{tmp_path}/models/bert"), ("/abs/run", "/abs/run")):
+        cfg = OmegaConf.create({"model": {"init_from": given}, "tokenizer": {"path": "runs/pre/tokenizer.json"}})
+        make_paths_absolute(cfg, tmp_path)
+        assert cfg.model.init_from == stored and cfg.tokenizer.path == f"{tmp_path}/runs/pre/tokenizer.json"
