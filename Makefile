@@ -9,7 +9,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
-# transformers, for the one test that loads an exported GPT-2 directory with it, lives outside
+# transformers, for the tests against Hugging Face GPT-2 and BERT models (in subprocesses), lives outside
 # the venv: installed there, torchmetrics would import it (about 1 s) in every process.
 TEST_DEPS := .test-deps/transformers
 

@@ -18,6 +18,7 @@ _MODULES = {
     "TextDocument": "sources",
     "TextFileDocument": "sources",
     "TextFilesSource": "sources",
+    "TextLines": "lines",
     "TinyShakespeareSource": "sources",
     "TokenizedCorpus": "token_cache",
     "prepare_corpus": "token_cache",

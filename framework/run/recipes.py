@@ -119,8 +119,8 @@ def open_prepared(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Prepar
         corpus = PreparedCorpus(cfg.data.path)
     if tokenizer is not None and tokenizer_hash(tokenizer) != corpus.meta["tokenizer_sha256"]:
         raise CheckpointMismatchError(
-            f"data.path={cfg.data.path} was tokenized with another tokenizer than the run's; evaluate on a dataset "
-            "prepared with the run's tokenizer (prepare tokenizer.path=<run>/tokenizer.json)."
+            f"data.path={cfg.data.path} was tokenized with another tokenizer than the one this run must use (a finished "
+            "run's, or model.init_from's); use a dataset prepared with that tokenizer (prepare tokenizer.path=<run>/tokenizer.json)."
         )
     if mixture is None:
         for split in ("train", "val"):

@@ -312,15 +312,23 @@ def _check_language_modeling_data(data: DictConfig, model: DictConfig) -> None:
 
 # What each task kind trains on, and the model options that fit it.
 KIND_DATA = {
-    "language_modeling": ("a text corpus", "data=stdlib, text_files, tinyshakespeare or prepared"),
-    "classification": ("labelled files", "data=sst2 or data=labelled_files"),
-    "masked_language_modeling": ("labelled files", "data=sst2 or data=labelled_files (one text per line; labels unused)"),
+    "language_modeling": ({"a text corpus"}, "data=stdlib, text_files, tinyshakespeare or prepared"),
+    "classification": ({"labelled files"}, "data=sst2 or data=labelled_files"),
+    "masked_language_modeling": ({"labelled files", "text lines"}, "data=text_lines, or data=sst2 / labelled_files (labels unused)"),
 }
 KIND_MODELS = {
     "language_modeling": "model=gpt or model=lstm",
     "classification": "model=lstm_classifier, transformer_classifier, bert_classifier or gpt_classifier",
     "masked_language_modeling": "model=bert",
 }
+TEXT_LINES = "framework.data.TextLines"
+
+
+def data_kind(data: DictConfig) -> str:
+    """``text lines`` (``data=text_lines``), ``labelled files`` or ``a text corpus``."""
+    if labelled_data(data):
+        return "text lines" if data._target_ == TEXT_LINES else "labelled files"
+    return "a text corpus"
 
 
 def _check_task_fits(cfg: DictConfig) -> None:
@@ -330,8 +338,10 @@ def _check_task_fits(cfg: DictConfig) -> None:
     except Exception:  # not importable: check_structure names the key
         return
     wanted, options = KIND_DATA[kind]
-    given = "labelled files" if labelled_data(cfg.data) else "a text corpus"
-    _require(wanted == given, f"task={kind} needs {wanted} ({options}), but data is {given}; choose a matching data option.")
+    given = data_kind(cfg.data)
+    _require(
+        given in wanted, f"task={kind} needs {' or '.join(sorted(wanted))} ({options}), but data is {given}; choose a matching data option."
+    )
     _require(models_kind == kind, f"model {cfg.model._target_} does not fit task={kind}; use {KIND_MODELS[kind]}.")
 
 

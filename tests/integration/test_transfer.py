@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from framework.checkpointing import load_checkpoint_file
+from framework.data import TextLines
 from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError
 from framework.run.evaluation import evaluate
 from framework.run.inference import predict
@@ -125,20 +126,27 @@ def test_a_gpt_run_starts_a_classifier_and_a_continued_pretraining(gpt_run, sst2
         ("empty", [], MissingInputError, r"is a directory without checkpoints/last.ckpt"),
         ("missing", [], MissingInputError, r"does not exist; give a run directory, a checkpoint file or hf:<dir>"),
         (
+            "mlm",
+            ["tokenizer=file", "tokenizer.path=GPT_TOKENIZER"],
+            ConfigError,
+            r"tokenizer.path=.* is not the tokenizer of model.init_from=",
+        ),
+        (
             "gpt",
             ["tokenizer=char"],
             CheckpointMismatchError,
             r"is a model of another architecture: it holds transformer\.\*, lm_head\.\*, the configured model BertClassifier needs encoder\.\*, head\.\*",
         ),
     ],
-    ids=["n_layer", "vocab_size", "tokenizer", "no-checkpoint", "missing", "gpt-into-bert"],
+    ids=["n_layer", "vocab_size", "tokenizer", "no-checkpoint", "missing", "tokenizer-file", "gpt-into-bert"],
 )
 def test_a_source_that_does_not_fit_is_refused_before_training(
     mlm_run, gpt_run, sst2_small, tmp_path, make_config, source, overrides, error, message
 ):
     (tmp_path / "empty").mkdir()
     origin = {"mlm": mlm_run, "gpt": gpt_run, "empty": tmp_path / "empty", "missing": tmp_path / "missing"}[source]
-    tokenizer = ["tokenizer=wordpiece", "tokenizer.vocab_size=1000"] if source != "gpt" else []
+    overrides = [override.replace("GPT_TOKENIZER", str(gpt_run / "tokenizer.json")) for override in overrides]
+    tokenizer = ["tokenizer=wordpiece", "tokenizer.vocab_size=1000"] if source != "gpt" and "tokenizer=file" not in overrides else []
     base = ["task=classification", "model=bert_classifier", "data=sst2", f"data.path={sst2_small}", *MODEL_SIZES, *tokenizer, *SST2_SHAPE]
     with pytest.raises(error, match=message):
         train(make_config([*base, *overrides, f"model.init_from={origin}", *COMMON, "trainer.max_steps=2"]))
@@ -228,3 +236,33 @@ def test_a_fine_tuned_run_resumes_without_its_source_predicts_and_refuses_change
         match=r"groups \['decay/body', 'no_decay/body', 'decay/head', 'no_decay/head'\], but this run's settings make \['decay', 'no_decay'\]: finetune.head_lr",
     ):
         train(compose_config([*overrides[:-1], "trainer.max_steps=7"], tmp_path / "tuned"))
+
+
+def test_masked_language_modelling_reads_plain_text_one_example_per_line(shakespeare_path, tmp_path, compose_config):
+    text = shakespeare_path.read_text()[:20_000]
+    (tmp_path / "plays.txt").write_text(text)
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    files = TextLines(path=str(tmp_path / "plays.txt"), val_fraction=0.1)
+    train_lines, val_lines = files.read("train")[0], files.read("val")[0]
+    assert train_lines + val_lines == lines and len(train_lines) == int(len(lines) * 0.9)
+    overrides = ["task=masked_language_modeling", "model=bert", "tokenizer=wordpiece", "tokenizer.vocab_size=500", "data=text_lines"]
+    overrides += [
+        f"data.path={tmp_path / 'plays.txt'}",
+        "data.max_length=8",
+        *MODEL_SIZES,
+        *COMMON,
+        "trainer.max_steps=3",
+        "trainer.val_check_interval=3",
+    ]
+    result = train(compose_config(overrides, tmp_path / "mlm"))
+    assert result.recipe.splits["val"].ids.shape == (len(val_lines), 8)  # long lines cut at data.max_length
+    assert result.recipe.samples_per_epoch() == len(train_lines) and result.recipe.splits["train"].mask.sum(axis=1).max() == 8
+    assert sorted(name for name in result.metrics if name.startswith("val/")) == ["val/loss", "val/mlm_acc", "val/ppl"]
+    with pytest.raises(
+        ConfigError, match=r"task=classification needs labelled files \(data=sst2 or data=labelled_files\), but data is text lines"
+    ):
+        train(
+            compose_config(
+                ["task=classification", "model=bert_classifier", "data=text_lines", f"data.path={tmp_path / 'plays.txt'}"], tmp_path / "c"
+            )
+        )
