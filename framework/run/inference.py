@@ -27,7 +27,10 @@ def generate_text(
         ConfigError: the run is not a language model, a prompt without tokens, or a setting out of range.
     """
     if run.kind != "language_modeling":
-        raise ConfigError(f"{run.run_dir} is a {run.kind} run; generation needs a language model (use framework.predict for classifiers).")
+        raise ConfigError(
+            f"{run.run_dir} is a {run.kind} run; generation needs a language model (framework.predict takes classifiers; a "
+            "masked-LM run is evaluated, exported with format=hf, or fine-tuned with model.init_from=<run>)."
+        )
     try:
         return sample_texts(run.task.model, run.tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, num_samples, seed)
     except ValueError as error:
@@ -43,7 +46,10 @@ def predict(run: LoadedRun, texts: list[str], batch_size: int = 256) -> list[tup
         ConfigError: the run is not a classifier, or ``batch_size`` < 1.
     """
     if run.kind != "classification":
-        raise ConfigError(f"{run.run_dir} is a {run.kind} run; prediction needs a classifier (use framework.generate for language models).")
+        raise ConfigError(
+            f"{run.run_dir} is a {run.kind} run; prediction needs a classifier (framework.generate takes language models; a "
+            "masked-LM run is evaluated, exported with format=hf, or fine-tuned with model.init_from=<run>)."
+        )
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1.")
     data = run.config.data

@@ -22,6 +22,7 @@ from torch import nn
 
 from framework.checkpointing import is_sharded_checkpoint, load_checkpoint_file
 from framework.errors import CheckpointMismatchError, ConfigError, MissingInputError
+from framework.optim import FineTuning
 from framework.run.kinds import prepared_data
 from framework.run.loading import checkpoint_path, model_state, single_file
 from framework.tokenizer import FILE_TOKENIZER, tokenizer_from_file, tokenizer_hash
@@ -60,6 +61,8 @@ def pretrained_start(cfg: DictConfig, checkpoint: dict | None) -> tuple[Pretrain
     reads no source (it may have moved since). Without ``model.init_from``: ``(None, None)``.
     """
     if not cfg.model.get("init_from"):
+        if FineTuning(**(cfg.get("finetune") or {})).active:
+            log.warning("finetune.* is set but model.init_from is null: the whole model starts from fresh weights.")
         return None, None
     if checkpoint is not None:
         if cfg.model.get("vocab_size") is None:
@@ -85,9 +88,10 @@ def read_pretrained(init_from: str) -> Pretrained:
     path = Path(init_from).expanduser()
     if path.is_dir() and not is_sharded_checkpoint(path):
         if not (path / "checkpoints" / "last.ckpt").exists():
+            hint = f" It holds a config.json: did you mean model.init_from=hf:{init_from}?" if (path / "config.json").is_file() else ""
             raise MissingInputError(
                 f"model.init_from={init_from} is a directory without checkpoints/last.ckpt; give a finished run's directory, "
-                "a checkpoint file, or hf:<Hugging Face model directory>."
+                f"a checkpoint file, or hf:<Hugging Face model directory>.{hint}"
             )
         path = checkpoint_path(path, "best")
     elif not path.exists():
@@ -136,7 +140,8 @@ def adopt_pretrained(cfg: DictConfig, pretrained: Pretrained) -> None:
             + ", ".join(f"model.{key}={ours[key]} (pretrained: {theirs[key]})" for key in differing)
             + ". Set "
             + " ".join(f"model.{key}={_override(theirs[key])}" for key in differing)
-            + " (vocab_size: null takes the pretrained one)."
+            + " (vocab_size: null takes the pretrained one; model.block_size follows data.max_length or data.block_size"
+            + " unless set)."
         )
     if cfg.tokenizer.get("_target_") == FILE_TOKENIZER:
         if tokenizer_hash(tokenizer_from_file(path=cfg.tokenizer.path)) != tokenizer_hash(pretrained.tokenizer):

@@ -125,6 +125,7 @@ def test_a_gpt_run_starts_a_classifier_and_a_continued_pretraining(gpt_run, sst2
         ("mlm", ["tokenizer.vocab_size=500"], ConfigError, r"fixes the tokenizer.*tokenizer.vocab_size=500 \(pretrained: 1000\)"),
         ("empty", [], MissingInputError, r"is a directory without checkpoints/last.ckpt"),
         ("missing", [], MissingInputError, r"does not exist; give a run directory, a checkpoint file or hf:<dir>"),
+        ("exported", [], MissingInputError, r"without checkpoints/last.ckpt.*It holds a config.json: did you mean model.init_from=hf:"),
         (
             "mlm",
             ["tokenizer=file", "tokenizer.path=GPT_TOKENIZER"],
@@ -138,13 +139,21 @@ def test_a_gpt_run_starts_a_classifier_and_a_continued_pretraining(gpt_run, sst2
             r"is a model of another architecture: it holds transformer\.\*, lm_head\.\*, the configured model BertClassifier needs encoder\.\*, head\.\*",
         ),
     ],
-    ids=["n_layer", "vocab_size", "tokenizer", "no-checkpoint", "missing", "tokenizer-file", "gpt-into-bert"],
+    ids=["n_layer", "vocab_size", "tokenizer", "no-checkpoint", "missing", "hf-without-prefix", "tokenizer-file", "gpt-into-bert"],
 )
 def test_a_source_that_does_not_fit_is_refused_before_training(
     mlm_run, gpt_run, sst2_small, tmp_path, make_config, source, overrides, error, message
 ):
     (tmp_path / "empty").mkdir()
-    origin = {"mlm": mlm_run, "gpt": gpt_run, "empty": tmp_path / "empty", "missing": tmp_path / "missing"}[source]
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "config.json").write_text("{}")
+    origin = {
+        "mlm": mlm_run,
+        "gpt": gpt_run,
+        "empty": tmp_path / "empty",
+        "missing": tmp_path / "missing",
+        "exported": tmp_path / "exported",
+    }[source]
     overrides = [override.replace("GPT_TOKENIZER", str(gpt_run / "tokenizer.json")) for override in overrides]
     tokenizer = ["tokenizer=wordpiece", "tokenizer.vocab_size=1000"] if source != "gpt" and "tokenizer=file" not in overrides else []
     base = ["task=classification", "model=bert_classifier", "data=sst2", f"data.path={sst2_small}", *MODEL_SIZES, *tokenizer, *SST2_SHAPE]

@@ -65,3 +65,18 @@ def test_init_from_and_tokenizer_paths_are_stored_absolute_keeping_the_hf_prefix
         cfg = OmegaConf.create({"model": {"init_from": given}, "tokenizer": {"path": "runs/pre/tokenizer.json"}})
         make_paths_absolute(cfg, tmp_path)
         assert cfg.model.init_from == stored and cfg.tokenizer.path == f"{tmp_path}/runs/pre/tokenizer.json"
+
+
+def test_fine_tuning_options_without_a_source_warn_that_the_model_starts_fresh(caplog):
+    from omegaconf import OmegaConf
+
+    from framework.run.pretrained import pretrained_start
+
+    cfg = OmegaConf.create({"model": {"init_from": None}, "finetune": {"head_lr": 1e-3, "layer_decay": 0.9, "freeze_steps": 0}})
+    with caplog.at_level("WARNING", logger="framework.run.pretrained"):
+        assert pretrained_start(cfg, None) == (None, None)
+    assert "finetune.* is set but model.init_from is null" in caplog.text
+    caplog.clear()
+    cfg.finetune = {"head_lr": None, "layer_decay": 1.0, "freeze_steps": 0}
+    pretrained_start(cfg, None)
+    assert caplog.text == ""
