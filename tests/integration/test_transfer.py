@@ -89,16 +89,14 @@ def test_a_classifier_fine_tuned_from_an_mlm_run_starts_from_its_encoder(mlm_run
     assert logged(tmp_path / "run", "val/acc")[10] > 0.0
 
 
+def gpt_classifier(sst2_small: Path) -> list[str]:
+    """A GPT classifier on SST-2 with the sizes and tokenizer of ``gpt_run``."""
+    return ["task=classification", "model=gpt_classifier", "data=sst2", f"data.path={sst2_small}", "data.max_length=32", "tokenizer=char"]
+
+
 def test_a_gpt_run_starts_a_classifier_and_a_continued_pretraining(gpt_run, sst2_small, tmp_path, compose_config):
     shape = ["model.n_layer=2", "model.n_head=2", "model.n_embd=32", f"model.init_from={gpt_run}"]
-    classifier = [
-        "task=classification",
-        "model=gpt_classifier",
-        "data=sst2",
-        f"data.path={sst2_small}",
-        "data.max_length=32",
-        "tokenizer=char",
-    ]
+    classifier = gpt_classifier(sst2_small)
     train(compose_config([*classifier, *shape, *COMMON, "finetune.freeze_steps=5", "trainer.max_steps=5"], tmp_path / "classifier"))
     pretrained = model_state(gpt_run, "transformer.", "best")
     tuned = model_state(tmp_path / "classifier" / "run", "")
@@ -224,14 +222,7 @@ def test_an_mlm_run_on_two_processes_with_half_batches_follows_one_process(sst2_
 def test_a_fine_tuned_run_resumes_without_its_source_predicts_and_refuses_changed_groups(gpt_run, sst2_small, tmp_path, compose_config):
     source = tmp_path / "source"
     shutil.copytree(gpt_run, source)
-    classifier = [
-        "task=classification",
-        "model=gpt_classifier",
-        "data=sst2",
-        f"data.path={sst2_small}",
-        "data.max_length=32",
-        "tokenizer=char",
-    ]
+    classifier = gpt_classifier(sst2_small)
     overrides = [*classifier, *MODEL_SIZES, f"model.init_from={source}", *COMMON, "finetune.head_lr=1e-3"]
     train(compose_config([*overrides, "trainer.max_steps=3"], tmp_path / "tuned"))
     shutil.rmtree(source)  # a resumed run reads its own checkpoint, not the source
