@@ -18,7 +18,7 @@ from torch import nn
 
 from framework.errors import ConfigError
 from framework.models.classifiers import check_pooling, check_sizes, leading_padding, pooled_states
-from framework.models.gpt import ACTIVATIONS, MLP, GPTConfig, SelfAttention
+from framework.models.gpt import ACTIVATIONS, MLP, GPTConfig, SelfAttention, layer_depths
 
 
 class PostNormBlock(nn.Module):
@@ -122,19 +122,6 @@ def init_bert_weights(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def encoder_depths(model: nn.Module, n_layer: int) -> dict[str, int]:
-    """Depths for layer-wise learning-rate decay: 0 for ``encoder``'s embeddings, ``i + 1`` for
-    block ``i``, ``n_layer + 1`` outside the encoder (the heads)."""
-    depths = {}
-    for name, _ in model.named_parameters():
-        parts = name.split(".")
-        if parts[0] != "encoder":
-            depths[name] = n_layer + 1
-        else:
-            depths[name] = int(parts[2]) + 1 if parts[1] == "h" else 0
-    return depths
-
-
 class BertMaskedLM(nn.Module):
     """BERT for masked language modelling: :class:`BertEncoder` and :class:`MaskedLanguageModelHead`.
 
@@ -181,8 +168,9 @@ class BertMaskedLM(nn.Module):
         return list(self.encoder.h)
 
     def parameter_depths(self) -> dict[str, int]:
-        """See :func:`encoder_depths`."""
-        return encoder_depths(self, self.config.n_layer)
+        """0 for the embeddings, ``i + 1`` for block ``i``, ``n_layer + 1`` for the heads
+        (:func:`~framework.models.gpt.layer_depths` of ``encoder``)."""
+        return layer_depths(self, self.config.n_layer, body="encoder")
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, predict_at: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) int64, (B, T) bool -> (B, T, vocab_size) logits; with ``predict_at`` (B, T)
@@ -245,8 +233,9 @@ class BertClassifier(nn.Module):
         return list(self.encoder.h)
 
     def parameter_depths(self) -> dict[str, int]:
-        """See :func:`encoder_depths`."""
-        return encoder_depths(self, self.config.n_layer)
+        """0 for the embeddings, ``i + 1`` for block ``i``, ``n_layer + 1`` for the heads
+        (:func:`~framework.models.gpt.layer_depths` of ``encoder``)."""
+        return layer_depths(self, self.config.n_layer, body="encoder")
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) int64, (B, T) bool -> (B, num_outputs) logits."""

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from framework.errors import ConfigError
-from framework.models.gpt import Block, GPTConfig, decode, decoder_body, decoder_depths, init_gpt2_weights
+from framework.models.gpt import Block, GPTConfig, decode, decoder_body, init_gpt2_weights, layer_depths
 
 
 def leading_padding(mask: torch.Tensor) -> torch.Tensor:
@@ -226,8 +226,8 @@ class GPTClassifier(nn.Module):
         return list(self.transformer.h)
 
     def parameter_depths(self) -> dict[str, int]:
-        """See :func:`~framework.models.gpt.decoder_depths`."""
-        return decoder_depths(self, self.config.n_layer)
+        """See :func:`~framework.models.gpt.layer_depths`."""
+        return layer_depths(self, self.config.n_layer)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T) int64, (B, T) bool -> (B, num_outputs) logits."""

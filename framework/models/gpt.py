@@ -212,7 +212,7 @@ class GPT(nn.Module):
     def parameter_depths(self) -> dict[str, int]:
         """Each parameter's depth for layer-wise learning-rate decay (``framework.optim``):
         0 for the embeddings, ``i + 1`` for block ``i``, ``n_layer + 1`` for the final LayerNorm."""
-        return decoder_depths(self, self.config.n_layer)
+        return layer_depths(self, self.config.n_layer)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 token ids -> (B, T, vocab_size) logits."""
@@ -270,8 +270,9 @@ def _init_module(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def decoder_depths(model: nn.Module, n_layer: int, body: str = "transformer") -> dict[str, int]:
-    """Depths of ``model``'s parameters (see :meth:`GPT.parameter_depths`): ``<body>.h.<i>.``
+def layer_depths(model: nn.Module, n_layer: int, body: str = "transformer") -> dict[str, int]:
+    """Depths of ``model``'s parameters for layer-wise decay, its blocks under ``<body>.h`` (GPT's
+    ``transformer``, BERT's ``encoder``; see :meth:`GPT.parameter_depths`): ``<body>.h.<i>.``
     is ``i + 1``; other ``<body>.`` parameters are embeddings (0) except ``ln_f`` (``n_layer + 1``);
     parameters outside the body (a head) are ``n_layer + 1``."""
     depths = {}
