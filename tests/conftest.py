@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
@@ -78,6 +79,19 @@ def compose_prepare_config(overrides: list[str], root: Path) -> DictConfig:
 def prepare_config():
     """:func:`compose_prepare_config`, for fixtures of any scope."""
     return compose_prepare_config
+
+
+@pytest.fixture(scope="session")
+def unigram_entropy():
+    """``unigram_entropy(tokens)``: the entropy in nats of the frequency distribution of ``tokens``
+    (a 1-D integer array): the loss of the best model that ignores context."""
+
+    def entropy(tokens) -> float:
+        probabilities = np.bincount(np.asarray(tokens)) / len(tokens)
+        probabilities = probabilities[probabilities > 0]
+        return float(-(probabilities * np.log(probabilities)).sum())
+
+    return entropy
 
 
 @pytest.fixture(scope="session")

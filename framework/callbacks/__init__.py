@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import hydra.utils
 from pytorch_lightning import Callback
 
+from framework.callbacks.downstream import DownstreamEvaluation
 from framework.callbacks.final_validation import ValidateAtLastStep
 from framework.callbacks.learning_rate import StepLearningRateMonitor
 from framework.callbacks.nonfinite import NonFiniteLossGuard
@@ -23,6 +24,7 @@ from framework.callbacks.throughput import ThroughputLogger
 
 __all__ = [
     "CheckpointOnSigterm",
+    "DownstreamEvaluation",
     "LogAtGlobalStep",
     "NonFiniteLossGuard",
     "StepLearningRateMonitor",

@@ -1,12 +1,14 @@
 """Evaluate a finished run: ``lmf-evaluate`` or ``python -m framework.evaluate``.
 
     python -m framework.evaluate run_dir=logs/runs/<run> [split=val|test] [checkpoint=best|last|<file>] [data.<key>=<value> ...]
+        [harness.tasks=[shipped,<task>...]] [harness.limit=N] [harness.shakespeare=<input.txt>]
 
 Loads the checkpoint (best by default) and the run's tokenizer, rebuilds the data from the
 run's config with the ``data.*`` overrides (``data.path=other.txt`` evaluates the validation
 part, the last ``data.val_fraction``, of another corpus; characters the tokenizer never saw
 become its unknown token), evaluates every example or window of the split, prints the record
-as JSON and appends it to ``<run_dir>/evaluations.jsonl``.
+as JSON and appends it to ``<run_dir>/evaluations.jsonl``. ``harness.tasks`` adds
+lm-evaluation-harness tasks (``framework.harness``; the ``[eval]`` extra), run offline.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from framework.cli.finished_run import run_finished_run_command
 from framework.cli.precheck import CONFIG_DIR, user_errors_exit
+from framework.harness.evaluation import HarnessSettings
 from framework.run.evaluation import evaluate
+
+
+@dataclass
+class HarnessConfig:
+    tasks: list[str] = field(default_factory=list)  # harness tasks; shipped: the framework's own (framework/harness/shipped.py)
+    shakespeare: str | None = None  # Tiny Shakespeare's input.txt for the shipped tasks; null: the data cache's copy
+    include_path: str | None = None  # a folder of your own task YAMLs
+    limit: int | None = None  # items per task; null: all
+    batch_size: int = 32  # requests per forward pass
+    cache_dir: str = "${oc.env:LM_FRAMEWORK_CACHE,${oc.env:HOME}/.cache/lm-framework}"  # where the shipped tasks are built
 
 
 @dataclass
@@ -29,12 +42,14 @@ class EvaluateConfig:
     split: str = "val"  # val or test
     checkpoint: str = "best"  # best, last or a checkpoint file
     data: dict[str, Any] = field(default_factory=dict)  # overrides of the run's data config
+    harness: HarnessConfig = field(default_factory=HarnessConfig)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def evaluate_job(cfg: DictConfig) -> None:
     with user_errors_exit():
-        record = evaluate(cfg.run_dir, cfg.split, cfg.checkpoint, OmegaConf.to_container(cfg.data))
+        harness = HarnessSettings(**OmegaConf.to_container(cfg.harness, resolve=True))
+        record = evaluate(cfg.run_dir, cfg.split, cfg.checkpoint, OmegaConf.to_container(cfg.data), harness)
     print(json.dumps(record, indent=2))
 
 

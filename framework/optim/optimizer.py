@@ -11,6 +11,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from framework.errors import ConfigError
+from framework.optim.muon import MuonAdamW, split_hidden_matrices
 
 # The top-level module of a model's task head: new when fine-tuning (``model.init_from``).
 HEAD_MODULE = "head"
@@ -105,16 +106,27 @@ def parameter_groups(model: nn.Module, weight_decay: float, lr: float | None = N
     return list(groups.values())
 
 
+def configured_groups(model: nn.Module, config: Mapping, finetune: FineTuning | None = None) -> list[dict]:
+    """The parameter groups the optimizer of ``config`` (a ``conf/optimizer`` node) gets:
+    :func:`parameter_groups` with its ``weight_decay`` and ``lr``, and for
+    :class:`~framework.optim.muon.MuonAdamW` the hidden matrices moved to Muon's groups
+    (:func:`~framework.optim.muon.split_hidden_matrices`)."""
+    groups = parameter_groups(model, float(config.get("weight_decay", 0.0)), config.get("lr"), finetune)
+    if issubclass(hydra.utils.get_class(config["_target_"]), MuonAdamW):
+        groups = split_hidden_matrices(groups, model, config["muon"], config.get("lr"))
+    return groups
+
+
 def build_optimizer(model: nn.Module, config: Mapping, finetune: FineTuning | None = None) -> torch.optim.Optimizer:
     """Instantiate the optimizer described by ``config`` over :func:`parameter_groups`.
 
     ``config`` is a ``conf/optimizer`` node: ``_target_`` (a ``torch.optim`` class), ``lr``,
     ``weight_decay`` and the class's own arguments (``betas``, ``momentum``, ...); the run's
-    config check (``framework.run.schema``) has made ``lr`` and ``weight_decay`` >= 0.
+    config check (``framework.run.schema``) has made ``lr`` and ``weight_decay`` >= 0. The
+    groups are :func:`configured_groups`.
     """
-    config = dict(config)
-    weight_decay = float(config.pop("weight_decay", 0.0))
-    groups = parameter_groups(model, weight_decay, config.get("lr"), finetune)
+    groups = configured_groups(model, config, finetune)
+    config = {key: value for key, value in config.items() if key != "weight_decay"}
     return hydra.utils.instantiate(config, params=groups, _convert_="all")
 
 

@@ -8,13 +8,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import hydra.utils
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from omegaconf import OmegaConf, open_dict
 
 from framework.checkpointing.resume import flatten
 from framework.errors import ConfigError
-from framework.run.loading import load_run
+from framework.harness.evaluation import HarnessSettings, HarnessTasks, find_tasks, run_tasks
+from framework.logger import finish_loggers
+from framework.run.loading import LoadedRun, load_run
 from framework.run.recipes import LanguageModelingRecipe, recipe_for
 from framework.run.schema import unknown_key_error, validate_config
 from framework.run.stored_config import make_paths_absolute
@@ -30,9 +34,49 @@ def language_model_data_facts(recipe: LanguageModelingRecipe) -> dict[str, int]:
     return {"tokens": int(targets.size), "unknown_tokens": int(np.count_nonzero(targets == unknown_id)) if unknown_id is not None else 0}
 
 
-def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def harness_results(loaded: LoadedRun, tasks: HarnessTasks, settings: HarnessSettings) -> dict[str, dict[str, Any]]:
+    """The run's model on ``tasks`` through lm-evaluation-harness, on a GPU when there is one
+    (``framework.harness.evaluation.run_tasks``).
+
+    Raises:
+        ConfigError: the run is not a causal language model.
+    """
+    if loaded.kind != "language_modeling":
+        raise ConfigError(
+            f"harness.tasks: {loaded.run_dir} is a {loaded.kind} run; lm-evaluation-harness scores causal language models "
+            "(task=language_modeling: GPT or LSTM)."
+        )
+    from framework.harness.model import HarnessModel
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = HarnessModel(loaded.task.model.to(device), loaded.tokenizer, loaded.config.data.block_size, settings.batch_size, device)
+    return run_tasks(model, tasks, settings.limit)
+
+
+def log_to_tracker(cfg, step: int, metrics: Mapping[str, float]) -> None:
+    """Add ``metrics`` at ``step`` to the run's W&B run (the id kept in the run directory), when
+    it was tracked with W&B."""
+    node = cfg.logger.get("wandb") if cfg.get("logger") else None
+    if not node or node.get("mode") == "disabled":
+        return
+    logger = hydra.utils.instantiate(node)
+    logger.log_metrics(dict(metrics), step=step)
+    finish_loggers([logger])
+
+
+def evaluate(
+    run_dir: str | Path,
+    split: str = "val",
+    checkpoint: str = "best",
+    data: Mapping[str, Any] | None = None,
+    harness: HarnessSettings | None = None,
+) -> dict[str, Any]:
     """Evaluate ``run_dir``'s ``checkpoint`` on ``split``; return the result and append it to
     ``<run_dir>/evaluations.jsonl``.
+
+    With ``harness`` tasks, the language model is also scored on them
+    (:func:`harness_results`): the record's ``harness`` holds each task's metrics, and the
+    run's W&B run (if any) gets them as ``eval/<task>/<metric>`` at the checkpoint's step.
 
     ``data`` overrides keys of the run's data config (``{"path": "other.txt"}``) before the data
     is rebuilt with the run's own tokenizer; keys that follow an overridden one (the source's
@@ -45,11 +89,14 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
         language model ``data``: the target tokens scored and how many were unknown.
 
     Raises:
-        ConfigError: an unknown split, a test split the data lacks, an unknown data key.
+        ConfigError: an unknown split, a test split the data lacks, an unknown data key, harness
+            settings that cannot run.
         MissingInputError, DataError: missing run, checkpoint or data files.
     """
     if split not in ("val", "test"):
         raise ConfigError(f"split={split!r} must be val or test.")
+    harness = harness or HarnessSettings()
+    tasks = find_tasks(harness) if harness.tasks else None
     overrides = {f"data.{key}": value for key, value in flatten(dict(data or {})).items()}
     loaded = load_run(run_dir, checkpoint)
     cfg = loaded.config
@@ -104,6 +151,11 @@ def evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", 
     }
     if language_model:
         record["data"] = language_model_data_facts(recipe)
+    if tasks:
+        record["harness"] = harness_results(loaded, tasks, harness)
+        log_to_tracker(
+            cfg, loaded.step, {f"eval/{task}/{name}": value for task, values in record["harness"].items() for name, value in values.items()}
+        )
     with (loaded.run_dir / "evaluations.jsonl").open("a") as file:
         file.write(json.dumps(record) + "\n")
     return record

@@ -26,7 +26,7 @@ from framework.data.prepared import MixtureDataModule, PreparedCorpus, PreparedM
 from framework.errors import CheckpointMismatchError, ConfigError, DataError
 from framework.run.kinds import prepared_data, task_kind
 from framework.run.report import sample_texts
-from framework.tokenizer import FILE_TOKENIZER, characters_per_token, tokenizer_hash
+from framework.tokenizer import FILE_TOKENIZER, bytes_per_token, characters_per_token, tokenizer_hash
 
 
 class Recipe(Protocol):
@@ -209,9 +209,15 @@ def instantiate_task(cfg: DictConfig, model: nn.Module, **arguments) -> pl.Light
 
 
 def build_task(cfg: DictConfig, model: nn.Module, tokenizer: Tokenizer, val_sources: list[str] | None = None) -> pl.LightningModule:
-    """The language-modelling task: ``tokenizer`` gives the characters per token for
-    ``val/bpc``; ``val_sources`` names a mixture's validation loaders."""
-    return instantiate_task(cfg, model, characters_per_token=torch.from_numpy(characters_per_token(tokenizer)), val_sources=val_sources)
+    """The language-modelling task: ``tokenizer`` gives the characters and bytes per token for
+    ``val/bpc`` and ``val/bpb``; ``val_sources`` names a mixture's validation loaders."""
+    return instantiate_task(
+        cfg,
+        model,
+        characters_per_token=torch.from_numpy(characters_per_token(tokenizer)),
+        bytes_per_token=torch.from_numpy(bytes_per_token(tokenizer)),
+        val_sources=val_sources,
+    )
 
 
 def build_classification_task(cfg: DictConfig, model: nn.Module, num_classes: int) -> pl.LightningModule:

@@ -397,9 +397,10 @@ def check_rules(cfg: DictConfig) -> None:
         )
     warmup = cfg.scheduler.get("warmup_steps")
     _require(warmup is None or warmup >= 0, f"scheduler.warmup_steps={warmup} must be 0 or more.")
-    for key in ("lr", "weight_decay"):
-        if cfg.optimizer.get(key) is not None:
-            _require(cfg.optimizer[key] >= 0, f"optimizer.{key}={cfg.optimizer[key]} must be >= 0.")
+    for key in ("lr", "weight_decay", "muon.lr", "muon.weight_decay"):
+        value = OmegaConf.select(cfg.optimizer, key)
+        if value is not None:
+            _require(value >= 0, f"optimizer.{key}={value} must be >= 0.")
     min_lr, lr = cfg.scheduler.get("min_lr"), cfg.optimizer.get("lr")
     if min_lr is not None and lr is not None:
         _require(0 <= min_lr <= lr, f"scheduler.min_lr={min_lr} must be between 0 and optimizer.lr={lr}.")
@@ -413,6 +414,8 @@ def check_rules(cfg: DictConfig) -> None:
     _check_strategy_device(trainer)
     _check_skip_on_one_process(cfg)
     _check_fused_clipping(cfg.optimizer, trainer)
+    _check_muon_strategy(cfg.optimizer, trainer)
+    _check_downstream(cfg)
     _check_compiler(model, trainer)
     _require("compile_model" not in cfg.task, "task.compile_model is set from model.compile; use model.compile=true instead.")
     sample = cfg.sample
@@ -468,6 +471,40 @@ def _check_skip_on_one_process(cfg: DictConfig) -> None:
         f"callbacks.nonfinite_loss.policy=skip needs one process, but the trainer settings ask for {processes}: a skipped "
         "step's non-finite gradients would still reach the other processes through the all-reduce. Use policy=stop.",
     )
+
+
+def _check_muon_strategy(optimizer: DictConfig, trainer: DictConfig) -> None:
+    """Muon orthogonalises each whole matrix; FSDP holds a shard of it per process."""
+    strategy = trainer.get("strategy")
+    sharded = isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(("FSDP2Strategy", ".FSDPStrategy"))
+    _require(
+        not (sharded and optimizer.get("muon") is not None),
+        "optimizer=muon cannot run under strategy=fsdp: Muon orthogonalises each whole weight matrix, and FSDP keeps "
+        "only a shard of each on every process. Use strategy=ddp with optimizer=muon, or another optimizer (adamw) with FSDP.",
+    )
+
+
+def _check_downstream(cfg: DictConfig) -> None:
+    """``callbacks.downstream`` scores a causal language model held whole by the first process."""
+    node = cfg.callbacks.get("downstream")
+    if not node or not node.get("tasks"):
+        return
+    from framework.harness.evaluation import HarnessSettings
+
+    _require(
+        task_kind(cfg) == "language_modeling",
+        f"callbacks.downstream.tasks={list(node.tasks)}: lm-evaluation-harness scores causal language models "
+        f"(task=language_modeling), not task={task_kind(cfg)}. Set callbacks.downstream.tasks=[].",
+    )
+    _require(node.every_n_steps >= 1, f"callbacks.downstream.every_n_steps={node.every_n_steps} must be at least 1 optimizer step.")
+    strategy = cfg.trainer.get("strategy")
+    _require(
+        not (isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(("FSDP2Strategy", ".FSDPStrategy"))),
+        "callbacks.downstream runs the whole model on the first process, which FSDP shards across all of them. Use "
+        "strategy=ddp, or evaluate the finished run: python -m framework.evaluate run_dir=<run> harness.tasks=[...].",
+    )
+    settings = {key: node.get(key) for key in ("shakespeare", "include_path", "limit", "batch_size", "cache_dir")}
+    HarnessSettings(tasks=list(node.tasks), **settings).check("callbacks.downstream")
 
 
 def _check_fused_clipping(optimizer: DictConfig, trainer: DictConfig) -> None:

@@ -36,7 +36,7 @@ from framework.checkpointing import (
     resume_checkpoint,
 )
 from framework.logger import best_logged_value, build_loggers, define_wandb_metrics, finish_loggers, log_sample, update_run_facts
-from framework.optim import FineTuning, parameter_groups
+from framework.optim import FineTuning, configured_groups
 from framework.run import record as run_record
 from framework.run.pretrained import load_pretrained, pretrained_start
 from framework.run.recipes import Recipe, recipe_for, steps_per_epoch
@@ -116,7 +116,7 @@ def fit_epochs(cfg: DictConfig, recipe: Recipe) -> None:
 def optimizer_group_names(model: nn.Module, cfg: DictConfig) -> list[str]:
     """The names of the parameter groups the run's optimizer will have (``framework.optim``)."""
     finetune = FineTuning(**(cfg.get("finetune") or {}))
-    return [group["name"] for group in parameter_groups(model, 0.0, cfg.optimizer.get("lr"), finetune)]
+    return [group["name"] for group in configured_groups(model, OmegaConf.to_container(cfg.optimizer, resolve=True), finetune)]
 
 
 def fill_model_arguments(cfg: DictConfig, recipe: Recipe) -> None:

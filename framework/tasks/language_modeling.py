@@ -28,6 +28,8 @@ class LanguageModelingTask(TrainingTask):
             :class:`~framework.tasks.base.TrainingTask`.
         characters_per_token: ``(V,)`` float tensor, the characters each id stands for
             (``framework.tokenizer.characters_per_token``); None skips ``val/bpc``.
+        bytes_per_token: ``(V,)`` float tensor, the UTF-8 bytes each id stands for
+            (``framework.tokenizer.bytes_per_token``); None skips ``val/bpb``.
         val_sources: the names of several validation loaders (a data mixture's datasets), in
             order; each is also reported as ``val/<name>/loss`` and ``val/<name>/ppl``, and
             ``val/*`` are their token-weighted whole.
@@ -36,11 +38,12 @@ class LanguageModelingTask(TrainingTask):
     (nats/token of the batch about to be stepped on), ``val/loss`` (nats/token over all
     evaluated validation tokens, for the weights after that many steps), ``val/ppl`` =
     exp(``val/loss``), ``val/bpc`` (bits per character of the evaluated text, exact for the
-    windows evaluated), and through LearningRateMonitor ``lr/decay`` and ``lr/no_decay``.
+    windows evaluated), ``val/bpb`` (bits per UTF-8 byte of the same text: independent of the
+    tokenizer, as nanochat reports it), and through LearningRateMonitor ``lr/decay`` and ``lr/no_decay``.
     """
 
     KIND = "language_modeling"
-    METRICS = {"train/loss": "min", "val/loss": "min", "val/ppl": "min", "val/bpc": "min"}
+    METRICS = {"train/loss": "min", "val/loss": "min", "val/ppl": "min", "val/bpc": "min", "val/bpb": "min"}
 
     def __init__(
         self,
@@ -48,6 +51,7 @@ class LanguageModelingTask(TrainingTask):
         optimizer: Mapping,
         scheduler: Mapping,
         characters_per_token: torch.Tensor | None = None,
+        bytes_per_token: torch.Tensor | None = None,
         compile_model: bool = False,
         finetune: Mapping | None = None,
         val_sources: list[str] | None = None,
@@ -55,12 +59,13 @@ class LanguageModelingTask(TrainingTask):
         super().__init__(model, optimizer, scheduler, compile_model, finetune)
         # Kept in checkpoints for load_from_checkpoint; the loggers get the run's config instead.
         self.save_hyperparameters(dict(optimizer=self.optimizer_config, scheduler=self.scheduler_config), logger=False)
-        if characters_per_token is not None:
-            self.register_buffer("characters_per_token", characters_per_token.float(), persistent=False)
-        else:
-            self.characters_per_token = None
+        for name, table in (("characters_per_token", characters_per_token), ("bytes_per_token", bytes_per_token)):
+            if table is not None:
+                self.register_buffer(name, table.float(), persistent=False)
+            else:
+                setattr(self, name, None)
         # Sums, not means, so they reduce correctly across processes and batches of any size.
-        self.val_nats, self.val_tokens, self.val_characters = SumMetric(), SumMetric(), SumMetric()
+        self.val_nats, self.val_tokens, self.val_characters, self.val_bytes = SumMetric(), SumMetric(), SumMetric(), SumMetric()
         self.val_sources = list(val_sources or [])
         self.source_nats = nn.ModuleList(SumMetric() for _ in self.val_sources)
         self.source_tokens = nn.ModuleList(SumMetric() for _ in self.val_sources)
@@ -96,6 +101,8 @@ class LanguageModelingTask(TrainingTask):
             self.source_tokens[dataloader_idx].update(targets.numel())
         if self.characters_per_token is not None:
             self.val_characters.update(self.characters_per_token[targets].sum())
+        if self.bytes_per_token is not None:
+            self.val_bytes.update(self.bytes_per_token[targets].sum())
 
     def on_validation_epoch_end(self) -> None:
         nats, tokens = self.val_nats.compute(), self.val_tokens.compute()
@@ -103,11 +110,13 @@ class LanguageModelingTask(TrainingTask):
         metrics = {"val/loss": loss, "val/ppl": torch.exp(loss)}
         if self.characters_per_token is not None:
             metrics["val/bpc"] = nats / math.log(2) / self.val_characters.compute()
+        if self.bytes_per_token is not None:
+            metrics["val/bpb"] = nats / math.log(2) / self.val_bytes.compute()
         for name, source_nats, source_tokens in zip(self.val_sources, self.source_nats, self.source_tokens):
             source_loss = source_nats.compute() / source_tokens.compute()
             metrics.update({f"val/{name}/loss": source_loss, f"val/{name}/ppl": torch.exp(source_loss)})
             source_nats.reset()
             source_tokens.reset()
-        for metric in (self.val_nats, self.val_tokens, self.val_characters):
+        for metric in (self.val_nats, self.val_tokens, self.val_characters, self.val_bytes):
             metric.reset()
         self.log_evaluation(metrics)

@@ -1,4 +1,5 @@
-"""How many characters of text each token id stands for, to convert losses to bits per character."""
+"""How many characters and UTF-8 bytes of text each token id stands for, to convert losses to
+bits per character and bits per byte."""
 
 from __future__ import annotations
 
@@ -44,4 +45,30 @@ def characters_per_token(tokenizer: Tokenizer) -> np.ndarray:
             counts[index] = sum(1 for char in token if not 0x80 <= alphabet[char] <= 0xBF)
         else:
             counts[index] = len(token)
+    return counts
+
+
+def bytes_per_token(tokenizer: Tokenizer) -> np.ndarray:
+    """UTF-8 bytes of decoded text per token id, as a float64 array of length ``vocab_size``
+    (nanochat's ``token_bytes``): byte-level BPE tokens count their bytes, other tokens the
+    UTF-8 length of their characters (a WordPiece ``##`` prefix left out), special tokens none,
+    and the unknown token one byte (the character it replaced is not known from the id; text
+    with unknown tokens gets a bits-per-byte figure that errs high, and ``framework.evaluate``
+    reports how many there were). Summed over the targets of a text span this gives the span's
+    byte count.
+    """
+    counts = np.zeros(tokenizer.get_vocab_size(), dtype=np.float64)
+    specials = {token.content for token in tokenizer.get_added_tokens_decoder().values()}
+    byte_level = type(tokenizer.decoder).__name__ == "ByteLevel"
+    prefix = getattr(tokenizer.model, "continuing_subword_prefix", None) or ""
+    unknown_id = unknown_token_id(tokenizer)
+    for token, index in tokenizer.get_vocab().items():
+        if index == unknown_id:
+            counts[index] = 1
+        elif token in specials:
+            counts[index] = 0
+        elif byte_level:
+            counts[index] = len(token)
+        else:
+            counts[index] = len((token[len(prefix) :] if prefix and token.startswith(prefix) else token).encode())
     return counts

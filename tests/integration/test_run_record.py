@@ -49,7 +49,7 @@ def test_run_record_and_reproduce(tmp_path, shakespeare_path, run_module):
     assert record["config"]["paths"]["run_dir"] == str(run_dir) and "${" not in json.dumps(record["config"])
     # relative paths are stored absolute, so later commands work from any directory
     assert record["config"]["data"]["path"] == record["config"]["data"]["source"]["path"] == str(tmp_path / "corpus.txt")
-    assert record["final"]["step"] == 20 and set(record["final"]["metrics"]) == {"val/loss", "val/ppl", "val/bpc"}
+    assert record["final"]["step"] == 20 and set(record["final"]["metrics"]) == {"val/loss", "val/ppl", "val/bpc", "val/bpb"}
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -21,13 +21,6 @@ from framework.tasks import LanguageModelingTask
 pytestmark = pytest.mark.slow
 
 
-def unigram_entropy_nats(tokens: np.ndarray) -> float:
-    """Entropy of the token frequency distribution: the loss of the best context-free model."""
-    probabilities = np.bincount(tokens) / len(tokens)
-    probabilities = probabilities[probabilities > 0]
-    return float(-(probabilities * np.log(probabilities)).sum())
-
-
 def short_run_overrides(shakespeare_path, recipe):
     return [
         *recipe,
@@ -41,7 +34,7 @@ def short_run_overrides(shakespeare_path, recipe):
     ]
 
 
-def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakespeare_path):
+def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakespeare_path, unigram_entropy):
     cfg = make_config(
         [*short_run_overrides(shakespeare_path, ["experiment=shakespeare_char"]), "logger=wandb", "logger.wandb.mode=offline"]
     )
@@ -49,11 +42,12 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
 
     # nanoGPT's 0.80M model (804,096 parameters at vocab 65) plus one embedding row for <unk>
     assert result.recipe.corpus.vocab_size == 66 and result.task.model.num_parameters() == 804_096 + 128
-    baseline = unigram_entropy_nats(np.asarray(result.recipe.corpus.tokens("train")))
+    baseline = unigram_entropy(result.recipe.corpus.tokens("train"))
     assert 3.0 < baseline < 3.5
     assert result.metrics["val/loss"] < baseline - 0.3
     assert result.metrics["val/ppl"] == pytest.approx(math.exp(result.metrics["val/loss"]), rel=1e-6)
     assert result.metrics["val/bpc"] == pytest.approx(result.metrics["val/loss"] / math.log(2), rel=1e-6)  # 1 token = 1 char
+    assert result.metrics["val/bpb"] == result.metrics["val/bpc"]  # Tiny Shakespeare is ASCII: 1 char = 1 byte
 
     run_dir = Path(cfg.paths.run_dir)
     assert (run_dir / "tokenizer.json").read_text() == (result.recipe.corpus.directory / "tokenizer.json").read_text()
@@ -92,12 +86,12 @@ def test_gpt_learns_shakespeare_tracks_in_wandb_and_reloads(make_config, shakesp
     assert metrics["val/loss"] == result.metrics["val/loss"]
 
 
-def test_lstm_learns_shakespeare(make_config, shakespeare_path):
+def test_lstm_learns_shakespeare(make_config, shakespeare_path, unigram_entropy):
     recipe = ["data=tinyshakespeare", "tokenizer=char", "model=lstm", "data.block_size=64", "data.batch_size=12"]
     overrides = ["logger=none", "model.n_embd=128", "model.hidden_size=128", "model.n_layer=1", "model.dropout=0.0", "optimizer.lr=3e-3"]
     cfg = make_config([*short_run_overrides(shakespeare_path, recipe), *overrides])
     result = train(cfg)
-    assert result.metrics["val/loss"] < unigram_entropy_nats(np.asarray(result.recipe.corpus.tokens("train"))) - 0.3
+    assert result.metrics["val/loss"] < unigram_entropy(result.recipe.corpus.tokens("train")) - 0.3
     with (Path(cfg.paths.run_dir) / "metrics.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert {"train/loss", "val/loss", "lr/decay", "perf/tokens_per_sec", "perf/mfu"} <= set(rows[0])

@@ -142,3 +142,19 @@ def test_skipping_bad_steps_is_refused_with_several_processes(checked_config):
     with pytest.raises(ConfigError, match=r"callbacks.nonfinite_loss.policy=skip needs one process, but the trainer settings ask for 2"):
         checked_config(["callbacks.nonfinite_loss.policy=skip", "strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"])
     checked_config(["callbacks.nonfinite_loss.policy=skip"])
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["experiment=seed_lstm_sentiment", "data.path=x"], "not task=classification"),
+        (["callbacks.downstream.every_n_steps=0"], "callbacks.downstream.every_n_steps=0"),
+        (["strategy=fsdp", "trainer.accelerator=cpu"], "which FSDP shards across all of them"),
+        (["callbacks.downstream.limit=0"], "callbacks.downstream.limit=0"),
+        (["callbacks.downstream.shakespeare=/nonexistent/input.txt"], "callbacks.downstream.shakespeare=<path to input.txt>"),
+    ],
+)
+def test_downstream_settings_that_cannot_run_are_refused_before_any_work(checked_config, overrides, named):
+    with pytest.raises((ConfigError, MissingInputError)) as refused:
+        checked_config(["callbacks.downstream.tasks=[shipped]", *overrides])
+    assert named in str(refused.value) and len(str(refused.value).splitlines()) == 1

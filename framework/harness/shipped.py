@@ -1,0 +1,205 @@
+"""The harness tasks that ship with the framework, built from held-out text with no download.
+
+Two tasks per text, each from the validation part of the text (the last 10 % of its
+characters, as training splits it), drawn with a fixed seed:
+
+- ``<text>_continuation`` (multiple choice, in HellaSwag's style, Zellers et al., 2019): a
+  passage cut inside a word (of 4 or more letters, 2 or more letters from either end); the true
+  next ``CONTINUATION_CHARACTERS`` characters and 3 distractors, the same number of characters
+  after a cut of the same kind at least ``MIN_DISTANCE`` characters away in the same text.
+  Choices never hold a line break and have the same length, so choosing by length is no help.
+  Chance is 1/4. ``acc`` and ``acc_norm``.
+- ``<text>_cloze`` (the next word, in LAMBADA's style, Paperno et al., 2016): a passage ending
+  before a word that also occurs in its last ``RECENT_CHARACTERS`` characters and is not among
+  the ``COMMON_WORDS`` most frequent words of the training part; ``acc`` counts greedy completions of the whole word.
+  Chance is the unigram baseline: always answering the most frequent word of that kind.
+
+The texts are Tiny Shakespeare and the running Python's standard library (the framework's two
+default corpora), so every model is scored on text of its own kind. The same text gives the
+same files, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from framework.errors import DataError
+
+ITEMS = 500
+SEED = 20231220
+CONTEXT_CHARACTERS = 400  # a passage: whole lines, up to this many characters before the cut
+CONTINUATION_CHARACTERS = 16  # a character-level model's 64-token context holds one with room to spare
+MIN_DISTANCE = 1000  # characters between an item's cut and its distractors'
+WORD = r"[A-Za-z_][A-Za-z0-9_]*"  # a word of prose, or an identifier of code
+COMMON_WORDS = 20
+RECENT_CHARACTERS = 64  # a cloze answer occurs within this many characters before it: in a character-level model's context
+# Version of the construction: part of the build folder's name, so a changed recipe never reuses old files.
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class HeldOutText:
+    """A text the tasks are built from: ``train`` (for the common words and the unigram
+    baseline) and ``val`` (the items)."""
+
+    name: str
+    train: str
+    val: str
+
+
+def _passage_start(text: str, end: int) -> int:
+    """The first line start in the ``CONTEXT_CHARACTERS`` before ``end`` (their start when a
+    single line fills them)."""
+    start = max(0, end - CONTEXT_CHARACTERS)
+    newline = text.find("\n", start, end)
+    return start if start == 0 or text[start - 1] == "\n" or newline < 0 else newline + 1
+
+
+def _cuts(text: str, rng: random.Random) -> list[tuple[int, str]]:
+    """``(cut, continuation)`` for each word of 4 or more letters: a cut 2 or more letters from
+    either end of it, where the ``CONTINUATION_CHARACTERS`` after it hold no line break."""
+    cuts = []
+    for match in re.finditer(r"(?<![A-Za-z])[A-Za-z]{4,}(?![A-Za-z])", text):
+        cut = match.start() + rng.randint(2, len(match.group()) - 2)
+        continuation = text[cut : cut + CONTINUATION_CHARACTERS]
+        if len(continuation) == CONTINUATION_CHARACTERS and "\n" not in continuation and cut >= CONTEXT_CHARACTERS // 2:
+            cuts.append((cut, continuation))
+    return cuts
+
+
+def continuation_items(text: str, count: int = ITEMS, seed: int = SEED) -> list[dict]:
+    """Multiple-choice items ``{"context", "choices", "label"}`` from ``text`` (see the module).
+
+    Raises:
+        DataError: fewer than ``count`` places to cut.
+    """
+    rng = random.Random(seed)
+    cuts = _cuts(text, rng)
+    if len(cuts) < count:
+        raise DataError(f"The held-out text has {len(cuts)} places to cut a word; {count} are needed.")
+    items = []
+    for index in sorted(rng.sample(range(len(cuts)), count)):
+        cut, continuation = cuts[index]
+        choices = [continuation]
+        while len(choices) < 4:
+            other_cut, other = cuts[rng.randrange(len(cuts))]
+            if abs(other_cut - cut) >= MIN_DISTANCE and other not in choices:
+                choices.append(other)
+        rng.shuffle(choices)
+        items.append({"context": text[_passage_start(text, cut) : cut], "choices": choices, "label": choices.index(continuation)})
+    return items
+
+
+def common_words(train: str) -> list[str]:
+    """The ``COMMON_WORDS`` most frequent words of ``train``, most frequent first (ties in
+    order of first appearance)."""
+    return [word for word, _ in Counter(re.findall(rf"(?<!\w){WORD}", train)).most_common(COMMON_WORDS)]
+
+
+def cloze_items(text: str, common: list[str], count: int = ITEMS, seed: int = SEED) -> list[dict]:
+    """Cloze items ``{"context", "target"}``: ``target`` is a word of 3 or more characters after a
+    space, not in ``common``, that also occurs as a whole word in the ``RECENT_CHARACTERS``
+    before it; ``context`` is its passage of up to ``CONTEXT_CHARACTERS`` (whole lines).
+
+    Raises:
+        DataError: fewer than ``count`` such words.
+    """
+    excluded = set(common)
+    candidates = []
+    for match in re.finditer(rf"(?<=[ \t])({WORD})(?!\w)", text):
+        word, end = match.group(1), match.start(1)
+        if len(word) < 3 or word in excluded:
+            continue
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text[max(0, end - RECENT_CHARACTERS) : end]):
+            candidates.append({"context": text[_passage_start(text, end) : end], "target": word})
+    if len(candidates) < count:
+        raise DataError(f"The held-out text has {len(candidates)} words seen earlier in their passage; {count} are needed.")
+    chosen = sorted(random.Random(seed).sample(range(len(candidates)), count))
+    return [candidates[index] for index in chosen]
+
+
+def unigram_baseline(train: str, common: list[str], items: list[dict]) -> tuple[str, float]:
+    """The most frequent word of ``train`` that can be a cloze answer (3 or more characters,
+    not in ``common``) and the share of ``items`` whose target it is."""
+    excluded = set(common)
+    counts = Counter(word for word in re.findall(rf"(?<!\w){WORD}", train) if len(word) >= 3 and word not in excluded)
+    most_frequent = counts.most_common(1)[0][0]
+    return most_frequent, sum(item["target"] == most_frequent for item in items) / len(items)
+
+
+def _task_yaml(name: str, data_file: Path, multiple_choice: bool) -> str:
+    common = (
+        f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data_file))}\n"
+        'test_split: test\ndoc_to_text: "{{context}}"\ntarget_delimiter: ""\n'
+    )
+    if multiple_choice:
+        return (
+            common + "output_type: multiple_choice\ndoc_to_choice: choices\ndoc_to_target: label\nmetric_list:\n"
+            "  - {metric: acc, aggregation: mean, higher_is_better: true}\n"
+            "  - {metric: acc_norm, aggregation: mean, higher_is_better: true}\n"
+            f"metadata:\n  version: {VERSION}\n"
+        )
+    return (
+        common + 'output_type: loglikelihood\ndoc_to_target: "{{target}}"\nmetric_list:\n'
+        "  - {metric: perplexity, aggregation: perplexity, higher_is_better: false}\n"
+        "  - {metric: acc, aggregation: mean, higher_is_better: true}\n"
+        f"metadata:\n  version: {VERSION}\n"
+    )
+
+
+def _write_jsonl(path: Path, items: list[dict]) -> str:
+    """Write ``items`` one JSON object per line; the file's sha256."""
+    data = "".join(json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n" for item in items).encode()
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def build_tasks(texts: list[HeldOutText], folder: Path) -> dict[str, dict]:
+    """Write each text's two tasks into ``folder`` (``<task>.jsonl``, ``<task>.yaml``, the
+    harness's task definition reading that file) and ``tasks.json``: per task its items,
+    chance level, the data file's sha256 and how chance is defined.
+
+    Returns:
+        ``tasks.json``'s content: ``{task name: {"items", "chance", "chance_is", "sha256", "primary_metric"}}``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    for text in texts:
+        common = common_words(text.train)
+        continuation, cloze = continuation_items(text.val), cloze_items(text.val, common)
+        most_frequent, baseline = unigram_baseline(text.train, common, cloze)
+        for name, items, chance, chance_is, metric in (
+            (f"{text.name}_continuation", continuation, 0.25, "one of 4 choices", "acc"),
+            (f"{text.name}_cloze", cloze, baseline, f"unigram baseline: always {most_frequent!r}", "acc"),
+        ):
+            data_file = folder / f"{name}.jsonl"
+            digest = _write_jsonl(data_file, items)
+            (folder / f"{name}.yaml").write_text(_task_yaml(name, data_file, multiple_choice=name.endswith("continuation")))
+            manifest[name] = {"items": len(items), "chance": chance, "chance_is": chance_is, "sha256": digest, "primary_metric": metric}
+    (folder / "tasks.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def held_out_texts(shakespeare: Path) -> list[HeldOutText]:
+    """Tiny Shakespeare (read from ``shakespeare``) and the running Python's standard library,
+    cleaned and split as ``data=tinyshakespeare`` and ``data=stdlib`` train on them (10 %
+    validation)."""
+    from framework.data.cleaning import clean
+    from framework.data.sources import StdlibSource, read_text_file
+    from framework.data.token_cache import CorpusReading, split_boundary
+
+    texts = []
+    for name, text, steps in (
+        ("shakespeare", read_text_file(shakespeare, setting="harness.shakespeare"), ["newlines"]),
+        ("stdlib", "".join(CorpusReading(StdlibSource().read())), ["newlines", "nfc"]),
+    ):
+        text = clean(text, steps)
+        boundary = split_boundary(len(text), 0.1)
+        texts.append(HeldOutText(name, text[:boundary], text[boundary:]))
+    return texts
