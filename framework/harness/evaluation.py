@@ -17,8 +17,6 @@ from typing import Any
 from framework.errors import ConfigError, MissingInputError
 from framework.harness.shipped import VERSION, build_tasks, held_out_texts
 
-log = logging.getLogger(__name__)
-
 SHIPPED = "shipped"
 SHIPPED_PREFIXES = ("shakespeare_", "stdlib_")
 INSTALL_HINT = "lm-evaluation-harness is not installed: pip install 'lm-framework[eval]' (or pip install lm-eval)."
@@ -85,11 +83,8 @@ def shipped_task_folder(settings: HarnessSettings) -> Path:
     digest = hashlib.sha256("\0".join(part for text in texts for part in (text.name, text.train, text.val)).encode()).hexdigest()[:16]
     folder = Path(settings.cache_dir).expanduser() / "harness" / f"v{VERSION}-{digest}"
     if not (folder / "tasks.json").exists():
-        partial = folder.with_name(folder.name + ".partial")
-        build_tasks(texts, partial)
-        # the YAMLs name their data files by absolute path: rewrite them for the final folder
-        for definition in partial.glob("*.yaml"):
-            definition.write_text(definition.read_text().replace(str(partial), str(folder)))
+        partial = folder.with_name(folder.name + ".partial")  # renamed when complete: never a half-built folder
+        build_tasks(texts, partial, named_folder=folder)
         partial.replace(folder)
     return folder
 

@@ -160,13 +160,14 @@ def _write_jsonl(path: Path, items: list[dict]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build_tasks(texts: list[HeldOutText], folder: Path) -> dict[str, dict]:
+def build_tasks(texts: list[HeldOutText], folder: Path, named_folder: Path | None = None) -> dict[str, dict]:
     """Write each text's two tasks into ``folder`` (``<task>.jsonl``, ``<task>.yaml``, the
-    harness's task definition reading that file) and ``tasks.json``: per task its items,
-    chance level, the data file's sha256 and how chance is defined.
+    harness's task definition reading that file by its absolute path in ``named_folder``,
+    default ``folder``) and ``tasks.json``: per task its items, chance level, the data file's
+    sha256 and how chance is defined.
 
     Returns:
-        ``tasks.json``'s content: ``{task name: {"items", "chance", "chance_is", "sha256", "primary_metric"}}``.
+        ``tasks.json``'s content: ``{task name: {"items", "chance", "chance_is", "sha256"}}``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {}
@@ -174,14 +175,15 @@ def build_tasks(texts: list[HeldOutText], folder: Path) -> dict[str, dict]:
         common = common_words(text.train)
         continuation, cloze = continuation_items(text.val), cloze_items(text.val, common)
         most_frequent, baseline = unigram_baseline(text.train, common, cloze)
-        for name, items, chance, chance_is, metric in (
-            (f"{text.name}_continuation", continuation, 0.25, "one of 4 choices", "acc"),
-            (f"{text.name}_cloze", cloze, baseline, f"unigram baseline: always {most_frequent!r}", "acc"),
+        for name, items, chance, chance_is in (
+            (f"{text.name}_continuation", continuation, 0.25, "one of 4 choices"),
+            (f"{text.name}_cloze", cloze, baseline, f"unigram baseline: always {most_frequent!r}"),
         ):
             data_file = folder / f"{name}.jsonl"
             digest = _write_jsonl(data_file, items)
-            (folder / f"{name}.yaml").write_text(_task_yaml(name, data_file, multiple_choice=name.endswith("continuation")))
-            manifest[name] = {"items": len(items), "chance": chance, "chance_is": chance_is, "sha256": digest, "primary_metric": metric}
+            data_path = (named_folder or folder).resolve() / data_file.name
+            (folder / f"{name}.yaml").write_text(_task_yaml(name, data_path, multiple_choice=name.endswith("continuation")))
+            manifest[name] = {"items": len(items), "chance": chance, "chance_is": chance_is, "sha256": digest}
     (folder / "tasks.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
