@@ -11,7 +11,7 @@ For each recipe (``experiment=shakespeare_char`` and the default GPT):
        python -m framework.train -m <recipe> optimizer=adamw optimizer.lr=<AdamW grid>
        python -m framework.train -m <recipe> optimizer=muon optimizer.muon.lr=<Muon grid>
 
-   (Muon's groups of embeddings, head, norms and biases keep the recipe's AdamW rate.) Each
+   (with Muon, embeddings, head, norms and biases stay with AdamW at the recipe's rate). Each
    optimizer's best rate is the one with the lowest final val/loss.
 2. Training time per step of the two best runs, measured apart from the sweep: ``--rounds``
    rounds of ``--timing-steps`` steps each, AdamW and Muon in turn, the median of each run's

@@ -27,22 +27,12 @@ from framework.run.evaluation import evaluate
 
 
 @dataclass
-class HarnessConfig:
-    tasks: list[str] = field(default_factory=list)  # harness tasks; shipped: the framework's own (framework/harness/shipped.py)
-    shakespeare: str | None = None  # Tiny Shakespeare's input.txt for the shipped tasks; null: the data cache's copy
-    include_path: str | None = None  # a folder of your own task YAMLs
-    limit: int | None = None  # items per task; null: all
-    batch_size: int = 32  # requests per forward pass
-    cache_dir: str = "${oc.env:LM_FRAMEWORK_CACHE,${oc.env:HOME}/.cache/lm-framework}"  # where the shipped tasks are built
-
-
-@dataclass
 class EvaluateConfig:
     run_dir: str = "???"
     split: str = "val"  # val or test
     checkpoint: str = "best"  # best, last or a checkpoint file
     data: dict[str, Any] = field(default_factory=dict)  # overrides of the run's data config
-    harness: HarnessConfig = field(default_factory=HarnessConfig)
+    harness: HarnessSettings = field(default_factory=HarnessSettings)  # lm-evaluation-harness tasks (framework/harness)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")

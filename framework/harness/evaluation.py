@@ -9,16 +9,18 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framework.errors import ConfigError, MissingInputError
-from framework.harness.shipped import VERSION, build_tasks, held_out_texts
+from framework.errors import ConfigError, DataError, MissingInputError
+from framework.harness.shipped import SHIPPED_TASKS, TINY_SHAKESPEARE_SHA256, VERSION, build_tasks, held_out_texts
 
 SHIPPED = "shipped"
-SHIPPED_PREFIXES = ("shakespeare_", "stdlib_")
+FEWSHOT_SEED = 1234  # the harness's default: which examples a few-shot task shows
 INSTALL_HINT = "lm-evaluation-harness is not installed: pip install 'lm-framework[eval]' (or pip install lm-eval)."
 
 
@@ -34,7 +36,8 @@ class HarnessSettings:
         include_path: a folder of the user's own harness task definitions (YAML).
         limit: items per task (the first ones); None: all.
         batch_size: requests per forward pass.
-        cache_dir: where the shipped tasks are built (``<cache_dir>/harness/v<version>-<text hash>``).
+        cache_dir: where the shipped tasks are built (``<cache_dir>/harness/v<version>-<text hash>``);
+            by default ``$LM_FRAMEWORK_CACHE`` or ``~/.cache/lm-framework``, as ``paths.cache_dir``.
     """
 
     tasks: list[str] = field(default_factory=list)
@@ -42,7 +45,7 @@ class HarnessSettings:
     include_path: str | None = None
     limit: int | None = None
     batch_size: int = 32
-    cache_dir: str = "~/.cache/lm-framework"
+    cache_dir: str = field(default_factory=lambda: os.environ.get("LM_FRAMEWORK_CACHE", "~/.cache/lm-framework"))
 
     def check(self, setting: str = "harness") -> None:
         """Raise ConfigError (or MissingInputError) for settings that cannot run, before any
@@ -59,10 +62,20 @@ class HarnessSettings:
             raise ConfigError(f"{setting}.batch_size={self.batch_size} must be at least 1.")
         if self.include_path and not Path(self.include_path).expanduser().is_dir():
             raise MissingInputError(f"{setting}.include_path={self.include_path} is not a folder of harness task definitions (YAML).")
-        if SHIPPED in self.tasks or any(name.startswith(SHIPPED_PREFIXES) for name in self.tasks):
+        if self.wants_shipped():
             self.shakespeare_file(setting)
 
+    def wants_shipped(self) -> bool:
+        """Whether any task asked for ships with the framework."""
+        return any(name == SHIPPED or name in SHIPPED_TASKS for name in self.tasks)
+
     def shakespeare_file(self, setting: str = "harness") -> Path:
+        """The Tiny Shakespeare file the shipped tasks are built from.
+
+        Raises:
+            MissingInputError: it is not there, naming ``<setting>.shakespeare``.
+            DataError: another file (its sha256 is not char-rnn's ``input.txt``).
+        """
         path = (
             Path(self.shakespeare).expanduser()
             if self.shakespeare
@@ -72,6 +85,12 @@ class HarnessSettings:
             raise MissingInputError(
                 f"The shipped harness tasks are built from Tiny Shakespeare, not found at {path}: pass "
                 f"{setting}.shakespeare=<path to input.txt> (or train once with data=tinyshakespeare, which keeps a copy there)."
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != TINY_SHAKESPEARE_SHA256:
+            raise DataError(
+                f"{setting}.shakespeare={path} has sha256 {digest}, not Tiny Shakespeare's {TINY_SHAKESPEARE_SHA256}: the shipped "
+                "tasks are defined on that file, so scores on another would not compare. Give char-rnn's input.txt."
             )
         return path
 
@@ -83,18 +102,21 @@ def shipped_task_folder(settings: HarnessSettings) -> Path:
     digest = hashlib.sha256("\0".join(part for text in texts for part in (text.name, text.train, text.val)).encode()).hexdigest()[:16]
     folder = Path(settings.cache_dir).expanduser() / "harness" / f"v{VERSION}-{digest}"
     if not (folder / "tasks.json").exists():
-        partial = folder.with_name(folder.name + ".partial")  # renamed when complete: never a half-built folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))  # renamed when complete
         build_tasks(texts, partial, named_folder=folder)
-        partial.replace(folder)
+        try:
+            partial.replace(folder)
+        except OSError:  # another process finished the same build first: its files are the same
+            shutil.rmtree(partial)
     return folder
 
 
-def binomial_p_value(successes: int, trials: int, chance: float) -> float:
-    """One-sided exact binomial test: P(X >= ``successes``) for X ~ Binomial(``trials``, ``chance``)."""
-    if chance <= 0:
-        return 0.0 if successes > 0 else 1.0
-    if chance >= 1:
-        return 1.0
+def binomial_p_value(successes: int, trials: int, chance: float) -> float | None:
+    """One-sided exact binomial test: P(X >= ``successes``) for X ~ Binomial(``trials``,
+    ``chance``), with 0 <= ``successes`` <= ``trials``; None when ``chance`` is 0 or 1 (no test)."""
+    if not 0 < chance < 1:
+        return None
     terms = (
         math.lgamma(trials + 1)
         - math.lgamma(k + 1)
@@ -106,107 +128,118 @@ def binomial_p_value(successes: int, trials: int, chance: float) -> float:
     return min(1.0, sum(math.exp(term) for term in terms))
 
 
-def _offline() -> None:
-    """No Hugging Face Hub access: a task that needs a download fails at once."""
-    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """No Hugging Face Hub access inside the block (a task that needs a download fails at once)
+    and no progress bars from datasets and the harness (they would interleave with the
+    command's output and the training progress bar); both restored after it."""
     import datasets
     import huggingface_hub.constants
-
-    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
-    datasets.disable_progress_bars()
-
-
-@contextlib.contextmanager
-def _without_progress_bars() -> Iterator[None]:
-    """The harness draws a tqdm bar per task and request type, which would interleave with the
-    command's own output and the training progress bar."""
     from tqdm import tqdm
 
-    original = tqdm.__init__
-    tqdm.__init__ = functools.partialmethod(original, disable=True)
+    saved_environment = {key: os.environ.get(key) for key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    saved_flags = (datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE)
+    bars, tqdm_init = datasets.utils.are_progress_bars_disabled(), tqdm.__init__
+    os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+    datasets.disable_progress_bars()
+    tqdm.__init__ = functools.partialmethod(tqdm_init, disable=True)
     try:
         yield
     finally:
-        tqdm.__init__ = original
+        tqdm.__init__ = tqdm_init
+        if not bars:
+            datasets.enable_progress_bars()
+        datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE = saved_flags
+        for key, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass(frozen=True)
 class HarnessTasks:
-    """Tasks ready to run: their names, the harness's ``TaskManager`` that finds them, and the
-    shipped tasks' ``tasks.json`` (chance levels)."""
+    """Tasks ready to run: their names, the harness's loaded tasks (``TaskManager.load``: their
+    datasets read) and the shipped tasks' ``tasks.json`` (chance levels)."""
 
     names: list[str]
-    manager: Any
+    task_dict: dict
     manifest: dict[str, dict]
 
 
 def find_tasks(settings: HarnessSettings, setting: str = "harness") -> HarnessTasks:
     """Check ``settings`` (:meth:`HarnessSettings.check`), build the shipped tasks if asked for,
-    and find every task, before any model is loaded.
+    find every task and load its data, offline, before any model is loaded. Tasks without a
+    ``num_fewshot`` run zero-shot, as the harness's ``simple_evaluate`` does.
 
     Raises:
-        ConfigError: an unknown task name (the shipped ones listed), or settings that cannot run.
+        ConfigError: an unknown task name (the shipped ones listed), a task whose data would
+            have to be downloaded, or settings that cannot run.
     """
     settings.check(setting)
-    _offline()
     from lm_eval.tasks import TaskManager
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     folders, manifest = [], {}
     names = [name for name in settings.tasks if name != SHIPPED]
-    if SHIPPED in settings.tasks or any(name.startswith(SHIPPED_PREFIXES) for name in names):
+    if settings.wants_shipped():
         shipped = shipped_task_folder(settings)
         manifest = json.loads((shipped / "tasks.json").read_text())
         folders.append(str(shipped))
         if SHIPPED in settings.tasks:
-            names = [*manifest, *(name for name in names if name not in manifest)]
+            names = [*SHIPPED_TASKS, *(name for name in names if name not in SHIPPED_TASKS)]
     if settings.include_path:
         folders.append(str(Path(settings.include_path).expanduser()))
-    manager = TaskManager(include_path=folders or None, include_defaults=False)
-    if any(name not in manager.all_tasks for name in names):
-        manager = TaskManager(include_path=folders or None)  # with the harness's own tasks: about 10 s to index
-    unknown = [name for name in names if name not in manager.all_tasks]
-    if unknown:
-        raise ConfigError(
-            f"{setting}.tasks: unknown task(s) {', '.join(unknown)}. The framework ships {SHIPPED} = "
-            f"{', '.join(manifest) or 'shakespeare_continuation, shakespeare_cloze, stdlib_continuation, stdlib_cloze'}; "
-            f"your own task YAMLs are read from {setting}.include_path=<folder>; `lm-eval ls tasks` lists the harness's."
-        )
-    return HarnessTasks(names, manager, manifest)
+    with offline():
+        manager = TaskManager(include_path=folders or None, include_defaults=False)
+        if any(name not in manager.all_tasks for name in names):
+            manager = TaskManager(include_path=folders or None)  # with the harness's own tasks: about 10 s to index
+        unknown = [name for name in names if name not in manager.all_tasks]
+        if unknown:
+            raise ConfigError(
+                f"{setting}.tasks: unknown task(s) {', '.join(unknown)}. The framework ships {SHIPPED} = {', '.join(SHIPPED_TASKS)}; "
+                f"your own task YAMLs are read from {setting}.include_path=<folder>; `lm-eval ls tasks` lists the harness's."
+            )
+        try:
+            task_dict = manager.load(names)  # {"tasks": {name: Task}, "groups": ..., "group_map": ...}, data loaded
+        except ConnectionError as error:
+            raise ConfigError(
+                f"{setting}.tasks={names}: a task needs data from the Hugging Face Hub, and the harness runs offline "
+                f"(HF_HUB_OFFLINE=1): {str(error).splitlines()[0]}. Give tasks whose YAML reads local files "
+                "(dataset_path: json with data_files)."
+            ) from None
+    for task in task_dict["tasks"].values():  # as the harness's simple_evaluate prepares them
+        if task.get_config("num_fewshot") is None:
+            task.set_config(key="num_fewshot", value=0)
+        task.set_fewshot_seed(seed=FEWSHOT_SEED)
+    return HarnessTasks(names, task_dict, manifest)
 
 
 def run_tasks(model, tasks: HarnessTasks, limit: int | None = None) -> dict[str, dict[str, Any]]:
-    """Evaluate ``model`` (a :class:`~framework.harness.model.HarnessModel`) on ``tasks``,
-    zero-shot, at most ``limit`` items each.
+    """Evaluate ``model`` (a :class:`~framework.harness.model.HarnessModel`) on ``tasks``
+    (the harness's ``evaluate``: no reseeding of the process's random generators), at most
+    ``limit`` items each.
 
     Returns:
-        ``{task: {metric: value, ..., "items": n}}`` with the harness's metric names (``acc``,
-        ``acc_norm``, ``perplexity``); a shipped task adds ``chance`` and ``p_value`` (one-sided
+        ``{task or group: {metric: value, ..., "items": n}}`` with the harness's metric names
+        (``acc``, ``acc_norm``, ``perplexity``; ``<metric>,<filter>`` where a task filters its
+        answers); ``items`` for tasks; a shipped task adds ``chance`` and ``p_value`` (one-sided
         exact binomial test of its ``acc`` against chance).
-
-    Raises:
-        ConfigError: a task whose data would have to be downloaded.
     """
-    from lm_eval import simple_evaluate
+    from lm_eval.evaluator import evaluate
 
-    try:
-        with _without_progress_bars():
-            output = simple_evaluate(
-                model=model, tasks=tasks.names, task_manager=tasks.manager, limit=limit, log_samples=False, bootstrap_iters=0
-            )
-    except (ConnectionError, OSError) as error:
-        raise ConfigError(
-            f"harness.tasks={tasks.names}: a task needs data from the Hugging Face Hub, and the harness runs offline (HF_HUB_OFFLINE=1): "
-            f"{str(error).splitlines()[0]}. Give tasks whose YAML reads local files (dataset_path: json with data_files)."
-        ) from None
+    with offline():
+        output = evaluate(lm=model, task_dict=tasks.task_dict, limit=limit, bootstrap_iters=0, log_samples=False, verbosity="WARNING")
     results = {}
     for name in tasks.names:
         values = {
-            metric.split(",")[0]: value
+            metric.removesuffix(",none"): value
             for metric, value in output["results"][name].items()
-            if metric not in ("alias", "sample_len") and not metric.split(",")[0].endswith("_stderr") and isinstance(value, (int, float))
+            if metric not in ("alias", "sample_len") and "_stderr," not in metric and isinstance(value, (int, float))
         }
-        values["items"] = int(output["n-samples"][name]["effective"])
+        if name in output["n-samples"]:
+            values["items"] = int(output["n-samples"][name]["effective"])
         if name in tasks.manifest:
             chance = tasks.manifest[name]["chance"]
             values.update(chance=chance, p_value=binomial_p_value(round(values["acc"] * values["items"]), values["items"], chance))

@@ -39,6 +39,12 @@ MIN_DISTANCE = 1000  # characters between an item's cut and its distractors'
 WORD = r"[A-Za-z_][A-Za-z0-9_]*"  # a word of prose, or an identifier of code
 COMMON_WORDS = 20
 RECENT_CHARACTERS = 64  # a cloze answer occurs within this many characters before it: in a character-level model's context
+# char-rnn's input.txt, as conf/data/tinyshakespeare.yaml checks it; the texts are cleaned and split
+# as conf/data/tinyshakespeare.yaml and conf/data/stdlib.yaml do (a test holds them equal).
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+CLEANING = {"shakespeare": ["newlines"], "stdlib": ["newlines", "nfc"]}
+VAL_FRACTION = 0.1
+SHIPPED_TASKS = ("shakespeare_continuation", "shakespeare_cloze", "stdlib_continuation", "stdlib_cloze")
 # Version of the construction: part of the build folder's name, so a changed recipe never reuses old files.
 VERSION = 1
 
@@ -197,11 +203,11 @@ def held_out_texts(shakespeare: Path) -> list[HeldOutText]:
     from framework.data.token_cache import CorpusReading, split_boundary
 
     texts = []
-    for name, text, steps in (
-        ("shakespeare", read_text_file(shakespeare, setting="harness.shakespeare"), ["newlines"]),
-        ("stdlib", "".join(CorpusReading(StdlibSource().read())), ["newlines", "nfc"]),
+    for name, text in (
+        ("shakespeare", read_text_file(shakespeare, setting="harness.shakespeare")),
+        ("stdlib", "".join(CorpusReading(StdlibSource().read()))),
     ):
-        text = clean(text, steps)
-        boundary = split_boundary(len(text), 0.1)
+        text = clean(text, CLEANING[name])
+        boundary = split_boundary(len(text), VAL_FRACTION)
         texts.append(HeldOutText(name, text[:boundary], text[boundary:]))
     return texts

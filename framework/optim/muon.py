@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import hydra.utils
 import torch
 from torch import nn
 
 # Top-level modules that map hidden states to outputs (vocabulary logits, class scores): trained
 # by AdamW, as in Jordan et al. (2024), whose Muon is for the matrices between hidden layers.
 OUTPUT_MODULES = ("lm_head", "head")
+
+
+def uses_muon(config: Mapping) -> bool:
+    """Whether the ``conf/optimizer`` node ``config`` builds :class:`MuonAdamW`."""
+    return issubclass(hydra.utils.get_class(config["_target_"]), MuonAdamW)
 
 
 def hidden_matrices(model: nn.Module) -> list[nn.Parameter]:

@@ -11,7 +11,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from framework.errors import ConfigError
-from framework.optim.muon import MuonAdamW, split_hidden_matrices
+from framework.optim.muon import split_hidden_matrices, uses_muon
 
 # The top-level module of a model's task head: new when fine-tuning (``model.init_from``).
 HEAD_MODULE = "head"
@@ -112,15 +112,16 @@ def configured_groups(model: nn.Module, config: Mapping, finetune: FineTuning | 
     :class:`~framework.optim.muon.MuonAdamW` the hidden matrices moved to Muon's groups
     (:func:`~framework.optim.muon.split_hidden_matrices`)."""
     groups = parameter_groups(model, float(config.get("weight_decay", 0.0)), config.get("lr"), finetune)
-    if issubclass(hydra.utils.get_class(config["_target_"]), MuonAdamW):
+    if uses_muon(config):
         groups = split_hidden_matrices(groups, model, config["muon"], config.get("lr"))
     return groups
 
 
 def build_optimizer(model: nn.Module, config: Mapping, finetune: FineTuning | None = None) -> torch.optim.Optimizer:
-    """Instantiate the optimizer described by ``config`` over :func:`parameter_groups`.
+    """Instantiate the optimizer described by ``config`` over :func:`configured_groups`.
 
-    ``config`` is a ``conf/optimizer`` node: ``_target_`` (a ``torch.optim`` class), ``lr``,
+    ``config`` is a ``conf/optimizer`` node: ``_target_`` (a ``torch.optim`` class or
+    :class:`~framework.optim.muon.MuonAdamW`), ``lr``,
     ``weight_decay`` and the class's own arguments (``betas``, ``momentum``, ...); the run's
     config check (``framework.run.schema``) has made ``lr`` and ``weight_decay`` >= 0. The
     groups are :func:`configured_groups`.

@@ -12,7 +12,7 @@ import hydra.utils
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from framework.checkpointing.resume import flatten
 from framework.errors import ConfigError
@@ -35,17 +35,8 @@ def language_model_data_facts(recipe: LanguageModelingRecipe) -> dict[str, int]:
 
 
 def harness_results(loaded: LoadedRun, tasks: HarnessTasks, settings: HarnessSettings) -> dict[str, dict[str, Any]]:
-    """The run's model on ``tasks`` through lm-evaluation-harness, on a GPU when there is one
-    (``framework.harness.evaluation.run_tasks``).
-
-    Raises:
-        ConfigError: the run is not a causal language model.
-    """
-    if loaded.kind != "language_modeling":
-        raise ConfigError(
-            f"harness.tasks: {loaded.run_dir} is a {loaded.kind} run; lm-evaluation-harness scores causal language models "
-            "(task=language_modeling: GPT or LSTM)."
-        )
+    """The run's language model on ``tasks`` through lm-evaluation-harness, on a GPU when there
+    is one (``framework.harness.evaluation.run_tasks``)."""
     from framework.harness.model import HarnessModel
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -53,7 +44,7 @@ def harness_results(loaded: LoadedRun, tasks: HarnessTasks, settings: HarnessSet
     return run_tasks(model, tasks, settings.limit)
 
 
-def log_to_tracker(cfg, step: int, metrics: Mapping[str, float]) -> None:
+def log_to_tracker(cfg: DictConfig, step: int, metrics: Mapping[str, float]) -> None:
     """Add ``metrics`` at ``step`` to the run's W&B run (the id kept in the run directory), when
     it was tracked with W&B."""
     node = cfg.logger.get("wandb") if cfg.get("logger") else None
@@ -99,6 +90,11 @@ def evaluate(
     tasks = find_tasks(harness) if harness.tasks else None
     overrides = {f"data.{key}": value for key, value in flatten(dict(data or {})).items()}
     loaded = load_run(run_dir, checkpoint)
+    if tasks and loaded.kind != "language_modeling":
+        raise ConfigError(
+            f"harness.tasks: {loaded.run_dir} is a {loaded.kind} run; lm-evaluation-harness scores causal language models "
+            "(task=language_modeling: GPT or LSTM)."
+        )
     cfg = loaded.config
     for key in overrides:
         if OmegaConf.select(cfg, key, default=KeyError) is KeyError:

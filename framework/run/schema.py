@@ -414,7 +414,7 @@ def check_rules(cfg: DictConfig) -> None:
     _check_strategy_device(trainer)
     _check_skip_on_one_process(cfg)
     _check_fused_clipping(cfg.optimizer, trainer)
-    _check_muon_strategy(cfg.optimizer, trainer)
+    _check_muon(cfg)
     _check_downstream(cfg)
     _check_compiler(model, trainer)
     _require("compile_model" not in cfg.task, "task.compile_model is set from model.compile; use model.compile=true instead.")
@@ -473,14 +473,28 @@ def _check_skip_on_one_process(cfg: DictConfig) -> None:
     )
 
 
-def _check_muon_strategy(optimizer: DictConfig, trainer: DictConfig) -> None:
-    """Muon orthogonalises each whole matrix; FSDP holds a shard of it per process."""
+def _sharded(trainer: DictConfig) -> bool:
+    """Whether the strategy shards parameters across processes (FSDP2 or Lightning's FSDP1)."""
     strategy = trainer.get("strategy")
-    sharded = isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(("FSDP2Strategy", ".FSDPStrategy"))
+    return isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(("FSDP2Strategy", ".FSDPStrategy"))
+
+
+def _check_muon(cfg: DictConfig) -> None:
+    """Muon orthogonalises each whole matrix, which FSDP holds a shard of per process; its rate
+    decays to ``scheduler.min_lr`` like AdamW's."""
+    from framework.optim.muon import uses_muon  # imports torch, which the checks before it do not need
+
+    if not uses_muon(cfg.optimizer):
+        return
     _require(
-        not (sharded and optimizer.get("muon") is not None),
+        not _sharded(cfg.trainer),
         "optimizer=muon cannot run under strategy=fsdp: Muon orthogonalises each whole weight matrix, and FSDP keeps "
         "only a shard of each on every process. Use strategy=ddp with optimizer=muon, or another optimizer (adamw) with FSDP.",
+    )
+    min_lr, muon_lr = cfg.scheduler.get("min_lr"), cfg.optimizer.muon.lr
+    _require(
+        min_lr is None or min_lr <= muon_lr,
+        f"scheduler.min_lr={min_lr} is above optimizer.muon.lr={muon_lr}: the schedule would raise Muon's rate as it decays.",
     )
 
 
@@ -496,15 +510,18 @@ def _check_downstream(cfg: DictConfig) -> None:
         f"callbacks.downstream.tasks={list(node.tasks)}: lm-evaluation-harness scores causal language models "
         f"(task=language_modeling), not task={task_kind(cfg)}. Set callbacks.downstream.tasks=[].",
     )
-    _require(node.every_n_steps >= 1, f"callbacks.downstream.every_n_steps={node.every_n_steps} must be at least 1 optimizer step.")
-    strategy = cfg.trainer.get("strategy")
+    every = node.get("every_n_steps")
     _require(
-        not (isinstance(strategy, DictConfig) and str(strategy.get("_target_", "")).endswith(("FSDP2Strategy", ".FSDPStrategy"))),
+        every is None or every >= 1,
+        f"callbacks.downstream.every_n_steps={every} must be null (with each validation) or at least 1 optimizer step.",
+    )
+    _require(
+        not _sharded(cfg.trainer),
         "callbacks.downstream runs the whole model on the first process, which FSDP shards across all of them. Use "
         "strategy=ddp, or evaluate the finished run: python -m framework.evaluate run_dir=<run> harness.tasks=[...].",
     )
-    settings = {key: node.get(key) for key in ("shakespeare", "include_path", "limit", "batch_size", "cache_dir")}
-    HarnessSettings(tasks=list(node.tasks), **settings).check("callbacks.downstream")
+    settings = {field.name: node.get(field.name) for field in dataclasses.fields(HarnessSettings)}
+    HarnessSettings(**settings).check("callbacks.downstream")
 
 
 def _check_fused_clipping(optimizer: DictConfig, trainer: DictConfig) -> None:

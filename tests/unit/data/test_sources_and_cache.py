@@ -27,6 +27,7 @@ from framework.data.datamodule import (
 )
 from framework.errors import ConfigError, UserInputError
 from framework.tokenizer import (
+    bytes_per_token,
     characters_per_token,
     encode_to_file,
     safe_chunks,
@@ -328,8 +329,11 @@ def test_chunked_encoding_is_exact_on_code_with_tabs_and_blank_lines(kind, tmp_p
     assert encoded(tokenizer, text, tmp_path, monkeypatch).tolist() == tokenizer.encode(text).ids
 
 
-def test_characters_per_token_counts_the_text_exactly(tmp_path, monkeypatch):
+def test_characters_and_bytes_per_token_count_the_text_exactly(tmp_path, monkeypatch):
     text = "plain ascii, then caf\u00e9, na\u00efve \u2014 \u65e5\u672c\u8a9e \u2713 " * 30
+    assert len(text.encode()) - len(text) == 30 * 12  # 2-byte and 3-byte characters: bytes differ from characters
     for tokenizer in (train_char_tokenizer(text[:200]), train_bpe_tokenizer(text, vocab_size=300)):
         ids = encoded(tokenizer, text + "\u00d8", tmp_path, monkeypatch)  # one character unseen by the char tokenizer
         assert characters_per_token(tokenizer)[ids].sum() == len(text) + 1
+        unseen_bytes = 1 if tokenizer.token_to_id("<unk>") is not None else len("\u00d8".encode())  # <unk> counts one byte
+        assert bytes_per_token(tokenizer)[ids].sum() == len(text.encode()) + unseen_bytes

@@ -4,22 +4,35 @@ the exact binomial test, and tasks found, refused or run offline through the har
 import hashlib
 import json
 import math
+import os
+import random
 import re
 import time
+from collections import Counter
 
+import numpy as np
 import pytest
+import torch
+from omegaconf import OmegaConf
 
-from framework.errors import ConfigError, MissingInputError
-from framework.harness.evaluation import HarnessSettings, binomial_p_value, find_tasks
+from framework.errors import ConfigError, DataError, MissingInputError
+from framework.harness.evaluation import HarnessSettings, binomial_p_value, find_tasks, run_tasks
+from framework.harness.model import HarnessModel
 from framework.harness.shipped import (
+    CLEANING,
     CONTINUATION_CHARACTERS,
     ITEMS,
     MIN_DISTANCE,
     RECENT_CHARACTERS,
+    SHIPPED_TASKS,
+    TINY_SHAKESPEARE_SHA256,
+    VAL_FRACTION,
     build_tasks,
     common_words,
     held_out_texts,
 )
+from framework.models import GPT
+from framework.tokenizer.char import train_char_tokenizer
 
 TASKS = ["shakespeare_continuation", "shakespeare_cloze", "stdlib_continuation", "stdlib_cloze"]
 
@@ -63,7 +76,8 @@ def test_continuation_items_hold_the_true_continuation_among_three_others(texts,
                     assert any(
                         abs(place.start() - (cut + len(context))) >= MIN_DISTANCE for place in re.finditer(re.escape(choice), text.val)
                     )
-        assert sorted(row["label"] for row in rows)[ITEMS // 2] in (1, 2)  # answers spread over the positions
+        counts = Counter(row["label"] for row in rows)  # the answer's position: uniform, each about 125 of 500
+        assert sorted(counts) == [0, 1, 2, 3] and all(abs(count - ITEMS / 4) < 4 * math.sqrt(ITEMS * 3 / 16) for count in counts.values())
 
 
 def test_cloze_answers_occur_just_before_and_are_not_common_words(texts, built):
@@ -85,7 +99,7 @@ def test_the_binomial_p_value_is_the_exact_upper_tail():
     assert binomial_p_value(10, 10, 0.5) == pytest.approx(1 / 1024)
     assert binomial_p_value(0, 10, 0.5) == pytest.approx(1.0)
     assert binomial_p_value(3, 5, 0.25) == pytest.approx(sum(math.comb(5, k) * 0.25**k * 0.75 ** (5 - k) for k in (3, 4, 5)))
-    assert binomial_p_value(1, 500, 0.0) == 0.0
+    assert binomial_p_value(1, 500, 0.0) is None  # no test against a chance of 0
 
 
 def settings(shakespeare_path, tmp_path, tasks, **others):
@@ -94,9 +108,17 @@ def settings(shakespeare_path, tmp_path, tasks, **others):
 
 def test_shipped_names_every_task_the_harness_finds_offline(shakespeare_path, tmp_path):
     found = find_tasks(settings(shakespeare_path, tmp_path, ["shipped"]))
-    assert found.names == TASKS and all(name in found.manager.all_tasks for name in TASKS)
+    assert found.names == list(SHIPPED_TASKS) == TASKS and sorted(found.task_dict["tasks"]) == sorted(TASKS)
+    assert all(len(task.eval_docs) == ITEMS and task.get_config("num_fewshot") == 0 for task in found.task_dict["tasks"].values())
     again = find_tasks(settings(shakespeare_path, tmp_path, ["stdlib_cloze"]))  # the built folder is reused
     assert again.names == ["stdlib_cloze"] and len(list((tmp_path / "harness").iterdir())) == 1
+
+
+def test_the_texts_are_cleaned_and_split_as_training_reads_them(project_root):
+    for name, config in (("shakespeare", "tinyshakespeare"), ("stdlib", "stdlib")):
+        data = OmegaConf.load(project_root / "conf" / "data" / f"{config}.yaml")
+        assert list(data.cleaning) == CLEANING[name] and data.val_fraction == VAL_FRACTION
+    assert OmegaConf.load(project_root / "conf" / "data" / "tinyshakespeare.yaml").source.sha256 == TINY_SHAKESPEARE_SHA256
 
 
 def test_bad_harness_settings_are_refused_naming_the_key(shakespeare_path, tmp_path):
@@ -108,24 +130,34 @@ def test_bad_harness_settings_are_refused_naming_the_key(shakespeare_path, tmp_p
         find_tasks(HarnessSettings(tasks=["shipped"], shakespeare=str(tmp_path / "none.txt"), cache_dir=str(tmp_path)))
     with pytest.raises(MissingInputError, match="harness.include_path="):
         find_tasks(settings(shakespeare_path, tmp_path, ["mine"], include_path=str(tmp_path / "absent")))
+    other = tmp_path / "other.txt"
+    other.write_text(shakespeare_path.read_text()[:-1])
+    with pytest.raises(DataError, match=r"harness.shakespeare=.*other.txt has sha256 .* not Tiny Shakespeare's"):
+        find_tasks(settings(other, tmp_path, ["shipped"]))
 
 
 def test_a_task_that_needs_a_download_fails_at_once_with_what_to_do(shakespeare_path, tmp_path):
-    from framework.harness.evaluation import run_tasks
-    from framework.harness.model import HarnessModel
-    from framework.models import GPT
-    from framework.tokenizer.char import train_char_tokenizer
-
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "remote.yaml").write_text(
         "task: remote_task\ndataset_path: someone/a-dataset-on-the-hub\ntest_split: test\noutput_type: multiple_choice\n"
         'doc_to_text: "{{q}}"\ndoc_to_choice: "{{choices}}"\ndoc_to_target: 0\nmetric_list:\n  - metric: acc\n'
     )
-    tokenizer = train_char_tokenizer("abc \n")
-    model = HarnessModel(GPT(vocab_size=6, block_size=8, n_layer=1, n_head=1, n_embd=8), tokenizer, 8)
-    tasks = find_tasks(settings(shakespeare_path, tmp_path, ["remote_task"], include_path=str(folder)))
     started = time.monotonic()
     with pytest.raises(ConfigError, match="needs data from the Hugging Face Hub.*dataset_path: json"):
-        run_tasks(model, tasks)
+        find_tasks(settings(shakespeare_path, tmp_path, ["remote_task"], include_path=str(folder)))
     assert time.monotonic() - started < 30  # no network time-outs
+    assert "HF_HUB_OFFLINE" not in os.environ  # offline only while the harness runs
+
+
+def test_running_tasks_leaves_the_processs_random_generators_as_they_were(shakespeare_path, tmp_path):
+    tokenizer = train_char_tokenizer(shakespeare_path.read_text()[:5000])
+    model = HarnessModel(GPT(vocab_size=tokenizer.get_vocab_size(), block_size=64, n_layer=1, n_head=1, n_embd=8), tokenizer, 64)
+    tasks = find_tasks(settings(shakespeare_path, tmp_path, ["shakespeare_continuation"]))
+    random.seed(5), np.random.seed(5), torch.manual_seed(5)
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    (figures,) = run_tasks(model, tasks, limit=8).values()
+    assert figures["items"] == 8
+    assert (
+        random.getstate() == states[0] and (np.random.get_state()[1] == states[1]).all() and torch.equal(torch.get_rng_state(), states[2])
+    )

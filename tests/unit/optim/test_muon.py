@@ -51,7 +51,7 @@ def test_fine_tuning_parts_scale_muons_rate_as_adamws():
     assert rates["no_decay/layer1"] == pytest.approx(0.125) and rates["decay/layer0"] == pytest.approx(0.0625)
 
 
-def test_group_names_checked_on_resume_are_the_optimizers_own(tmp_path):
+def test_group_names_checked_on_resume_are_the_optimizers_own():
     gpt = GPT(**GPT_SIZES)
     cfg = OmegaConf.create({"optimizer": MUON, "finetune": None})
     assert optimizer_group_names(gpt, cfg) == [group["name"] for group in build_optimizer(gpt, MUON).param_groups]
