@@ -51,6 +51,23 @@ def shakespeare_path(shared_data: Path) -> Path:
     return shared_data / "tinyshakespeare" / "input.txt"
 
 
+@pytest.fixture(scope="session")
+def harness_cache(tmp_path_factory) -> Path:
+    """One cache folder for every test that builds the shipped harness tasks (built once)."""
+    return tmp_path_factory.mktemp("harness-cache")
+
+
+@pytest.fixture(scope="session")
+def harness_settings(shakespeare_path, harness_cache):
+    """``harness_settings(tasks, **others)``: :class:`HarnessSettings` reading Tiny Shakespeare
+    from the shared data, the shipped tasks built in :func:`harness_cache`."""
+    from framework.harness.evaluation import HarnessSettings
+
+    return lambda tasks, **others: HarnessSettings(
+        tasks=list(tasks), **{"shakespeare": str(shakespeare_path), "cache_dir": str(harness_cache), **others}
+    )
+
+
 def compose_train_config(overrides: list[str] = (), root: Path | None = None) -> DictConfig:
     """``conf/train.yaml`` composed with ``overrides``; with ``root``, every run path inside it."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

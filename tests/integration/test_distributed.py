@@ -24,7 +24,6 @@ from framework.cli.consolidate import main
 from framework.cli.precheck import check_command_line
 from framework.data.datamodule import LanguageModelingDataModule, RandomWindows, SequentialWindows, UnpaddedDistributedSampler
 from framework.errors import CheckpointMismatchError, ConfigError
-from framework.harness.evaluation import HarnessSettings
 from framework.models import GPT, LSTMLanguageModel
 from framework.run.evaluation import evaluate
 from framework.run.sweep import single_run_command
@@ -506,7 +505,9 @@ def test_a_mixture_on_two_processes_follows_one_process_for_each_source(shakespe
 
 
 @pytest.mark.slow
-def test_muon_and_downstream_evaluation_on_two_processes_follow_one_process(corpus, shakespeare_path, tmp_path, run, run_in_process):
+def test_muon_and_downstream_evaluation_on_two_processes_follow_one_process(
+    corpus, shakespeare_path, tmp_path, run, run_in_process, harness_settings, harness_cache
+):
     """Muon orthogonalises the all-reduced gradient, so DDP takes one process's steps up to float
     rounding, which Muon's bfloat16 Newton-Schulz iterations amplify (their slope at zero is
     3.4445, ~500x over 5 iterations, for the gradient's small singular directions): after 10 steps
@@ -516,7 +517,11 @@ def test_muon_and_downstream_evaluation_on_two_processes_follow_one_process(corp
     figure it logs under DDP is the one-process evaluation of the same checkpoint."""
     common = [*recipe(corpus, tmp_path / "cache"), *CURVE, "optimizer=muon", "trainer.max_steps=10"]
     downstream = ["callbacks.downstream.tasks=[shakespeare_continuation]", "callbacks.downstream.limit=60"]
-    downstream += ["callbacks.downstream.every_n_steps=5", f"callbacks.downstream.shakespeare={shakespeare_path}"]
+    downstream += [
+        "callbacks.downstream.every_n_steps=5",
+        f"callbacks.downstream.shakespeare={shakespeare_path}",
+        f"callbacks.downstream.cache_dir={harness_cache}",
+    ]
     run_in_process(*common, "data.batch_size=12", run_dir=tmp_path / "one")
     run_in_process(*common, "data.batch_size=12", "seed=7", run_dir=tmp_path / "other_seed")
     run(*common, *downstream, "data.batch_size=6", "strategy=ddp", "trainer.devices=2", run_dir=tmp_path / "two")
@@ -540,10 +545,7 @@ def test_muon_and_downstream_evaluation_on_two_processes_follow_one_process(corp
             if row.get("eval/shakespeare_continuation/acc")
         }
     assert list(logged) == [5, 10]
-    settings = HarnessSettings(
-        tasks=["shakespeare_continuation"], shakespeare=str(shakespeare_path), limit=60, cache_dir=str(tmp_path / "cache")
-    )
-    record = evaluate(tmp_path / "two", checkpoint="last", harness=settings)
+    record = evaluate(tmp_path / "two", checkpoint="last", harness=harness_settings(["shakespeare_continuation"], limit=60))
     assert (
         record["harness"]["shakespeare_continuation"]["acc"] == logged[10] and record["harness"]["shakespeare_continuation"]["items"] == 60
     )

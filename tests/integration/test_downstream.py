@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.harness.evaluation import HarnessSettings, find_tasks, run_tasks
+from framework.harness.evaluation import find_tasks, run_tasks
 from framework.harness.model import HarnessModel
 from framework.models import GPT
 from framework.run.evaluation import evaluate
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained_run(shakespeare_path, tmp_path_factory, compose_config):
+def trained_run(shakespeare_path, tmp_path_factory, compose_config, harness_cache):
     """The shakespeare_char GPT after 150 steps, tracked with W&B offline, scored on the
     continuation task by the downstream callback at its last step."""
     root = tmp_path_factory.mktemp("trained")
@@ -38,6 +38,7 @@ def trained_run(shakespeare_path, tmp_path_factory, compose_config):
             "sample.max_new_tokens=5",
             "callbacks.downstream.tasks=[shakespeare_continuation]",
             f"callbacks.downstream.shakespeare={shakespeare_path}",
+            f"callbacks.downstream.cache_dir={harness_cache}",
         ],
         root,
     )
@@ -46,29 +47,23 @@ def trained_run(shakespeare_path, tmp_path_factory, compose_config):
 
 
 @pytest.fixture(scope="module")
-def evaluated(trained_run, shakespeare_path, tmp_path_factory):
+def evaluated(trained_run, harness_settings):
     """``(record, W&B runs before it)`` of ``framework.evaluate`` on the trained run's last
     checkpoint with the continuation task and the stdlib cloze."""
     before = sorted((trained_run / "wandb").glob("offline-run-*"))
     tasks = ["shakespeare_continuation", "stdlib_cloze"]
-    record = evaluate(trained_run, checkpoint="last", harness=settings(shakespeare_path, tmp_path_factory.mktemp("cache"), tasks))
+    record = evaluate(trained_run, checkpoint="last", harness=harness_settings(tasks))
     return record, before
 
 
-def settings(shakespeare_path, cache_dir, tasks, limit=None):
-    return HarnessSettings(tasks=tasks, shakespeare=str(shakespeare_path), cache_dir=str(cache_dir), limit=limit)
-
-
-def test_a_trained_model_beats_chance_on_the_continuation_task_and_an_untrained_one_does_not(
-    trained_run, evaluated, shakespeare_path, tmp_path
-):
+def test_a_trained_model_beats_chance_on_the_continuation_task_and_an_untrained_one_does_not(trained_run, evaluated, harness_settings):
     trained = evaluated[0]["harness"]["shakespeare_continuation"]
     assert trained["items"] == 500 and trained["chance"] == 0.25 and trained["p_value"] < 0.01
 
     run = load_run(trained_run, "last")
     torch.manual_seed(0)
     untrained = GPT(vocab_size=run.tokenizer.get_vocab_size(), block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
-    tasks = find_tasks(settings(shakespeare_path, tmp_path, ["shakespeare_continuation"]))
+    tasks = find_tasks(harness_settings(["shakespeare_continuation"]))
     (figures,) = run_tasks(HarnessModel(untrained, run.tokenizer, 64, batch_size=64), tasks).values()
     assert figures["p_value"] > 0.01 and abs(figures["acc"] - 0.25) < 3 * math.sqrt(0.25 * 0.75 / 500)
 

@@ -102,16 +102,12 @@ def test_the_binomial_p_value_is_the_exact_upper_tail():
     assert binomial_p_value(1, 500, 0.0) is None  # no test against a chance of 0
 
 
-def settings(shakespeare_path, tmp_path, tasks, **others):
-    return HarnessSettings(tasks=tasks, shakespeare=str(shakespeare_path), cache_dir=str(tmp_path), **others)
-
-
-def test_shipped_names_every_task_the_harness_finds_offline(shakespeare_path, tmp_path):
-    found = find_tasks(settings(shakespeare_path, tmp_path, ["shipped"]))
+def test_shipped_names_every_task_the_harness_finds_offline(harness_settings, harness_cache):
+    found = find_tasks(harness_settings(["shipped"]))
     assert found.names == list(SHIPPED_TASKS) == TASKS and sorted(found.task_dict["tasks"]) == sorted(TASKS)
     assert all(len(task.eval_docs) == ITEMS and task.get_config("num_fewshot") == 0 for task in found.task_dict["tasks"].values())
-    again = find_tasks(settings(shakespeare_path, tmp_path, ["stdlib_cloze"]))  # the built folder is reused
-    assert again.names == ["stdlib_cloze"] and len(list((tmp_path / "harness").iterdir())) == 1
+    again = find_tasks(harness_settings(["stdlib_cloze"]))  # the built folder is reused
+    assert again.names == ["stdlib_cloze"] and len(list((harness_cache / "harness").iterdir())) == 1
 
 
 def test_the_texts_are_cleaned_and_split_as_training_reads_them(project_root):
@@ -121,22 +117,22 @@ def test_the_texts_are_cleaned_and_split_as_training_reads_them(project_root):
     assert OmegaConf.load(project_root / "conf" / "data" / "tinyshakespeare.yaml").source.sha256 == TINY_SHAKESPEARE_SHA256
 
 
-def test_bad_harness_settings_are_refused_naming_the_key(shakespeare_path, tmp_path):
+def test_bad_harness_settings_are_refused_naming_the_key(harness_settings, tmp_path):
     with pytest.raises(ConfigError, match="unknown task.*hellaswagg.*shakespeare_continuation"):
-        find_tasks(settings(shakespeare_path, tmp_path, ["shipped", "hellaswagg"]))
+        find_tasks(harness_settings(["shipped", "hellaswagg"]))
     with pytest.raises(ConfigError, match=r"harness.limit=0"):
-        find_tasks(settings(shakespeare_path, tmp_path, ["shipped"], limit=0))
+        find_tasks(harness_settings(["shipped"], limit=0))
     with pytest.raises(MissingInputError, match=r"harness.shakespeare=<path to input.txt>"):
         find_tasks(HarnessSettings(tasks=["shipped"], shakespeare=str(tmp_path / "none.txt"), cache_dir=str(tmp_path)))
     with pytest.raises(MissingInputError, match="harness.include_path="):
-        find_tasks(settings(shakespeare_path, tmp_path, ["mine"], include_path=str(tmp_path / "absent")))
+        find_tasks(harness_settings(["mine"], include_path=str(tmp_path / "absent")))
     other = tmp_path / "other.txt"
-    other.write_text(shakespeare_path.read_text()[:-1])
+    other.write_text("First Citizen:\n")
     with pytest.raises(DataError, match=r"harness.shakespeare=.*other.txt has sha256 .* not Tiny Shakespeare's"):
-        find_tasks(settings(other, tmp_path, ["shipped"]))
+        find_tasks(harness_settings(["shipped"], shakespeare=str(other)))
 
 
-def test_a_task_that_needs_a_download_fails_at_once_with_what_to_do(shakespeare_path, tmp_path):
+def test_a_task_that_needs_a_download_fails_at_once_with_what_to_do(harness_settings, tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "remote.yaml").write_text(
@@ -145,15 +141,15 @@ def test_a_task_that_needs_a_download_fails_at_once_with_what_to_do(shakespeare_
     )
     started = time.monotonic()
     with pytest.raises(ConfigError, match="needs data from the Hugging Face Hub.*dataset_path: json"):
-        find_tasks(settings(shakespeare_path, tmp_path, ["remote_task"], include_path=str(folder)))
+        find_tasks(harness_settings(["remote_task"], include_path=str(folder)))
     assert time.monotonic() - started < 30  # no network time-outs
     assert "HF_HUB_OFFLINE" not in os.environ  # offline only while the harness runs
 
 
-def test_running_tasks_leaves_the_processs_random_generators_as_they_were(shakespeare_path, tmp_path):
+def test_running_tasks_leaves_the_processs_random_generators_as_they_were(shakespeare_path, harness_settings):
     tokenizer = train_char_tokenizer(shakespeare_path.read_text()[:5000])
     model = HarnessModel(GPT(vocab_size=tokenizer.get_vocab_size(), block_size=64, n_layer=1, n_head=1, n_embd=8), tokenizer, 64)
-    tasks = find_tasks(settings(shakespeare_path, tmp_path, ["shakespeare_continuation"]))
+    tasks = find_tasks(harness_settings(["shakespeare_continuation"]))
     random.seed(5), np.random.seed(5), torch.manual_seed(5)
     states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
     (figures,) = run_tasks(model, tasks, limit=8).values()
