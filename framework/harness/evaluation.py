@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.errors import ConfigError, DataError, MissingInputError
+from framework.harness import shipped
 from framework.harness.shipped import SHIPPED_TASKS, TINY_SHAKESPEARE_SHA256, VERSION, build_tasks, held_out_texts
 
 SHIPPED = "shipped"
@@ -96,11 +97,14 @@ class HarnessSettings:
 
 
 def shipped_task_folder(settings: HarnessSettings) -> Path:
-    """The folder of the shipped tasks, built on first use (the same texts give the same
-    folder and files); its ``tasks.json`` lists them with their chance levels."""
+    """The folder of the shipped tasks, built on first use; its name holds a hash of the texts
+    and of the code that builds the tasks, so the same texts and code find the same files and a
+    changed construction never reads old ones. ``tasks.json`` lists the tasks with their chance levels."""
     texts = held_out_texts(settings.shakespeare_file())
-    digest = hashlib.sha256("\0".join(part for text in texts for part in (text.name, text.train, text.val)).encode()).hexdigest()[:16]
-    folder = Path(settings.cache_dir).expanduser() / "harness" / f"v{VERSION}-{digest}"
+    digest = hashlib.sha256(Path(shipped.__file__).read_bytes())
+    for text in texts:
+        digest.update("\0".join((text.name, text.train, text.val)).encode())
+    folder = Path(settings.cache_dir).expanduser() / "harness" / f"v{VERSION}-{digest.hexdigest()[:16]}"
     if not (folder / "tasks.json").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))  # renamed when complete

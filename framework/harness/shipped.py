@@ -9,10 +9,12 @@ characters, as training splits it), drawn with a fixed seed:
   after a cut of the same kind at least ``MIN_DISTANCE`` characters away in the same text.
   Choices never hold a line break and have the same length, so choosing by length is no help.
   Chance is 1/4. ``acc`` and ``acc_norm``.
-- ``<text>_cloze`` (the next word, in LAMBADA's style, Paperno et al., 2016): a passage ending
-  before a word that also occurs in its last ``RECENT_CHARACTERS`` characters and is not among
-  the ``COMMON_WORDS`` most frequent words of the training part; ``acc`` counts greedy completions of the whole word.
-  Chance is the unigram baseline: always answering the most frequent word of that kind.
+- ``<text>_cloze`` (the last word, in LAMBADA's style, Paperno et al., 2016): a passage ending
+  before a word of 3 or more characters that ends a phrase (prose and verse: before one of
+  ``,.;:!?`` or at a line's end; code: at a line's end) and also occurs earlier in the passage;
+  ``acc`` counts items whose every scored token is the model's most likely one. Chance is the
+  unigram baseline: always answering the training part's most frequent word of 3 or more
+  characters.
 
 The texts are Tiny Shakespeare and the running Python's standard library (the framework's two
 default corpora), so every model is scored on text of its own kind. The same text gives the
@@ -36,27 +38,27 @@ SEED = 20231220
 CONTEXT_CHARACTERS = 400  # a passage: whole lines, up to this many characters before the cut
 CONTINUATION_CHARACTERS = 16  # a character-level model's 64-token context holds one with room to spare
 MIN_DISTANCE = 1000  # characters between an item's cut and its distractors'
-WORD = r"[A-Za-z_][A-Za-z0-9_]*"  # a word of prose, or an identifier of code
-COMMON_WORDS = 20
-RECENT_CHARACTERS = 64  # a cloze answer occurs within this many characters before it: in a character-level model's context
+WORD = r"[A-Za-z_][A-Za-z0-9_]{2,}"  # a cloze answer: a word of prose, or an identifier of code, of 3+ characters
 # char-rnn's input.txt, as conf/data/tinyshakespeare.yaml checks it; the texts are cleaned and split
 # as conf/data/tinyshakespeare.yaml and conf/data/stdlib.yaml do (a test holds them equal).
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 CLEANING = {"shakespeare": ["newlines"], "stdlib": ["newlines", "nfc"]}
 VAL_FRACTION = 0.1
 SHIPPED_TASKS = ("shakespeare_continuation", "shakespeare_cloze", "stdlib_continuation", "stdlib_cloze")
-# Version of the construction: part of the build folder's name, so a changed recipe never reuses old files.
+# The tasks' version, in the build folder's name (beside a hash of this file and of the texts).
 VERSION = 1
 
 
 @dataclass(frozen=True)
 class HeldOutText:
-    """A text the tasks are built from: ``train`` (for the common words and the unigram
-    baseline) and ``val`` (the items)."""
+    """A text the tasks are built from: ``train`` (for the unigram baseline) and ``val`` (the
+    items); ``phrase_ends``: a cloze answer may end a phrase inside a line (prose and verse) or
+    only a line (code)."""
 
     name: str
     train: str
     val: str
+    phrase_ends: bool
 
 
 def _passage_start(text: str, end: int) -> int:
@@ -102,40 +104,31 @@ def continuation_items(text: str, count: int = ITEMS, seed: int = SEED) -> list[
     return items
 
 
-def common_words(train: str) -> list[str]:
-    """The ``COMMON_WORDS`` most frequent words of ``train``, most frequent first (ties in
-    order of first appearance)."""
-    return [word for word, _ in Counter(re.findall(rf"(?<!\w){WORD}", train)).most_common(COMMON_WORDS)]
-
-
-def cloze_items(text: str, common: list[str], count: int = ITEMS, seed: int = SEED) -> list[dict]:
-    """Cloze items ``{"context", "target"}``: ``target`` is a word of 3 or more characters after a
-    space, not in ``common``, that also occurs as a whole word in the ``RECENT_CHARACTERS``
-    before it; ``context`` is its passage of up to ``CONTEXT_CHARACTERS`` (whole lines).
+def cloze_items(text: str, phrase_ends: bool, count: int = ITEMS, seed: int = SEED) -> list[dict]:
+    """Cloze items ``{"context", "target"}``: ``target`` is a :data:`WORD` after a space that
+    ends a line (punctuation after it allowed) or, with ``phrase_ends``, stands before one of
+    ``,.;:!?``, and also occurs as a whole word in its passage of up to
+    ``CONTEXT_CHARACTERS`` characters (whole lines) ending before it.
 
     Raises:
         DataError: fewer than ``count`` such words.
     """
-    excluded = set(common)
+    after = r"(?=[^\w\n]*(?:\n|$)|[,.;:!?])" if phrase_ends else r"(?=[^\w\n]*(?:\n|$))"
     candidates = []
-    for match in re.finditer(rf"(?<=[ \t])({WORD})(?!\w)", text):
+    for match in re.finditer(rf"(?<=[ \t])({WORD}){after}", text):
         word, end = match.group(1), match.start(1)
-        if len(word) < 3 or word in excluded:
-            continue
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text[max(0, end - RECENT_CHARACTERS) : end]):
-            candidates.append({"context": text[_passage_start(text, end) : end], "target": word})
+        context = text[_passage_start(text, end) : end]
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", context):
+            candidates.append({"context": context, "target": word})
     if len(candidates) < count:
-        raise DataError(f"The held-out text has {len(candidates)} words seen earlier in their passage; {count} are needed.")
+        raise DataError(f"The held-out text has {len(candidates)} phrase-final words seen earlier in their passage; {count} are needed.")
     chosen = sorted(random.Random(seed).sample(range(len(candidates)), count))
     return [candidates[index] for index in chosen]
 
 
-def unigram_baseline(train: str, common: list[str], items: list[dict]) -> tuple[str, float]:
-    """The most frequent word of ``train`` that can be a cloze answer (3 or more characters,
-    not in ``common``) and the share of ``items`` whose target it is."""
-    excluded = set(common)
-    counts = Counter(word for word in re.findall(rf"(?<!\w){WORD}", train) if len(word) >= 3 and word not in excluded)
-    most_frequent = counts.most_common(1)[0][0]
+def unigram_baseline(train: str, items: list[dict]) -> tuple[str, float]:
+    """The most frequent :data:`WORD` of ``train`` and the share of ``items`` whose target it is."""
+    most_frequent = Counter(re.findall(rf"(?<!\w){WORD}(?!\w)", train)).most_common(1)[0][0]
     return most_frequent, sum(item["target"] == most_frequent for item in items) / len(items)
 
 
@@ -178,9 +171,8 @@ def build_tasks(texts: list[HeldOutText], folder: Path, named_folder: Path | Non
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {}
     for text in texts:
-        common = common_words(text.train)
-        continuation, cloze = continuation_items(text.val), cloze_items(text.val, common)
-        most_frequent, baseline = unigram_baseline(text.train, common, cloze)
+        continuation, cloze = continuation_items(text.val), cloze_items(text.val, text.phrase_ends)
+        most_frequent, baseline = unigram_baseline(text.train, cloze)
         for name, items, chance, chance_is in (
             (f"{text.name}_continuation", continuation, 0.25, "one of 4 choices"),
             (f"{text.name}_cloze", cloze, baseline, f"unigram baseline: always {most_frequent!r}"),
@@ -203,11 +195,11 @@ def held_out_texts(shakespeare: Path) -> list[HeldOutText]:
     from framework.data.token_cache import CorpusReading, split_boundary
 
     texts = []
-    for name, text in (
-        ("shakespeare", read_text_file(shakespeare, setting="harness.shakespeare")),
-        ("stdlib", "".join(CorpusReading(StdlibSource().read()))),
+    for name, text, phrase_ends in (
+        ("shakespeare", read_text_file(shakespeare, setting="harness.shakespeare"), True),
+        ("stdlib", "".join(CorpusReading(StdlibSource().read())), False),
     ):
         text = clean(text, CLEANING[name])
         boundary = split_boundary(len(text), VAL_FRACTION)
-        texts.append(HeldOutText(name, text[:boundary], text[boundary:]))
+        texts.append(HeldOutText(name, text[:boundary], text[boundary:], phrase_ends))
     return texts

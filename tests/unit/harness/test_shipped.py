@@ -23,12 +23,11 @@ from framework.harness.shipped import (
     CONTINUATION_CHARACTERS,
     ITEMS,
     MIN_DISTANCE,
-    RECENT_CHARACTERS,
     SHIPPED_TASKS,
     TINY_SHAKESPEARE_SHA256,
     VAL_FRACTION,
+    WORD,
     build_tasks,
-    common_words,
     held_out_texts,
 )
 from framework.models import GPT
@@ -80,16 +79,18 @@ def test_continuation_items_hold_the_true_continuation_among_three_others(texts,
         assert sorted(counts) == [0, 1, 2, 3] and all(abs(count - ITEMS / 4) < 4 * math.sqrt(ITEMS * 3 / 16) for count in counts.values())
 
 
-def test_cloze_answers_occur_just_before_and_are_not_common_words(texts, built):
+def test_cloze_answers_end_a_phrase_and_occur_earlier_in_their_passage(texts, built):
     folder, manifest = built
     for text in texts:
-        rows, common = items(folder, f"{text.name}_cloze"), set(common_words(text.train))
+        rows = items(folder, f"{text.name}_cloze")
         assert len(rows) == ITEMS
         for row in rows:
             target, context = row["target"], row["context"]
-            assert target not in common and len(target) >= 3 and context.endswith((" ", "\t"))
-            assert re.search(rf"(?<!\w){re.escape(target)}(?!\w)", context[-RECENT_CHARACTERS:])
-            assert context + target in text.val
+            assert re.fullmatch(WORD, target) and context.endswith((" ", "\t"))
+            assert re.search(rf"(?<!\w){re.escape(target)}(?!\w)", context)
+            start = text.val.index(context + target)
+            after = text.val[start + len(context) + len(target) :]
+            assert re.match(r"[^\w\n]*(\n|$)", after) or (text.phrase_ends and after[0] in ",.;:!?")
         entry = manifest[f"{text.name}_cloze"]
         most_frequent = re.search(r"always '(\w+)'", entry["chance_is"]).group(1)
         assert entry["chance"] == sum(row["target"] == most_frequent for row in rows) / ITEMS
