@@ -2,6 +2,7 @@
 Lightning (state, checkpoints), and the combinations refused before any work."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from framework.models import GPT, LSTMClassifier, LSTMLanguageModel
 from framework.optim import FineTuning, MuonAdamW, build_optimizer, hidden_matrices
 from framework.run.training import optimizer_group_names
 
-MUON = OmegaConf.to_container(OmegaConf.load("conf/optimizer/muon.yaml"))
+MUON = OmegaConf.to_container(OmegaConf.load(Path(__file__).resolve().parents[3] / "conf" / "optimizer" / "muon.yaml"))
 GPT_SIZES = dict(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.0, bias=True)
 
 
