@@ -21,7 +21,14 @@ from framework.run.record import read_record
 from framework.tasks import METRIC_DIRECTIONS
 
 # Keys that differ between any two runs without describing the experiment.
-RUN_SPECIFIC_KEYS = ("paths.", "logger.wandb.save_dir", "callbacks.model_checkpoint.dirpath", "trainer.default_root_dir", "resume")
+RUN_SPECIFIC_KEYS = (
+    "paths.",
+    "logger.wandb.save_dir",
+    "callbacks.model_checkpoint.dirpath",
+    "callbacks.downstream.tokenizer",
+    "trainer.default_root_dir",
+    "resume",
+)
 REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/bpb", "val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec", "perf/mfu")
 # Metrics where higher is better; the others are best when lowest.
 HIGHER_IS_BETTER = {name for name, direction in METRIC_DIRECTIONS.items() if direction == "max"} | {"perf/tokens_per_sec", "perf/mfu"}

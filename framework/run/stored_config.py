@@ -32,6 +32,10 @@ PATH_KEYS = (
     "paths.cache_dir",
     "logger.wandb.save_dir",
     "callbacks.model_checkpoint.dirpath",
+    "callbacks.downstream.tokenizer",
+    "callbacks.downstream.shakespeare",
+    "callbacks.downstream.include_path",
+    "callbacks.downstream.cache_dir",
     "trainer.default_root_dir",
     "tokenizer.path",
 )
