@@ -85,7 +85,8 @@ class HarnessSettings:
         if not path.is_file():
             raise MissingInputError(
                 f"The shipped harness tasks are built from Tiny Shakespeare, not found at {path}: pass "
-                f"{setting}.shakespeare=<path to input.txt> (or train once with data=tinyshakespeare, which keeps a copy there)."
+                f"{setting}.shakespeare=<path to input.txt> (the data.path of a data=tinyshakespeare run; without one, such "
+                "a run downloads the copy this default reads)."
             )
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != TINY_SHAKESPEARE_SHA256:

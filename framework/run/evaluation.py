@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from collections.abc import Mapping
@@ -32,6 +33,15 @@ def language_model_data_facts(recipe: LanguageModelingRecipe) -> dict[str, int]:
     targets = tokens[1 : 1 + (len(tokens) - 1) // block_size * block_size]
     unknown_id = unknown_token_id(recipe.tokenizer)
     return {"tokens": int(targets.size), "unknown_tokens": int(np.count_nonzero(targets == unknown_id)) if unknown_id is not None else 0}
+
+
+def with_runs_shakespeare(settings: HarnessSettings, cfg: DictConfig) -> HarnessSettings:
+    """``settings`` reading Tiny Shakespeare from the run's own ``data.path`` when none is given
+    and the run trained on it (``data=tinyshakespeare``)."""
+    source = cfg.data.get("source") or {}
+    if settings.shakespeare or not str(source.get("_target_", "")).endswith("TinyShakespeareSource") or not cfg.data.get("path"):
+        return settings
+    return dataclasses.replace(settings, shakespeare=str(cfg.data.path))
 
 
 def harness_results(loaded: LoadedRun, tasks: HarnessTasks, settings: HarnessSettings) -> dict[str, dict[str, Any]]:
@@ -87,14 +97,14 @@ def evaluate(
     if split not in ("val", "test"):
         raise ConfigError(f"split={split!r} must be val or test.")
     harness = harness or HarnessSettings()
-    tasks = find_tasks(harness) if harness.tasks else None
     overrides = {f"data.{key}": value for key, value in flatten(dict(data or {})).items()}
     loaded = load_run(run_dir, checkpoint)
-    if tasks and loaded.kind != "language_modeling":
+    if harness.tasks and loaded.kind != "language_modeling":
         raise ConfigError(
             f"harness.tasks: {loaded.run_dir} is a {loaded.kind} run; lm-evaluation-harness scores causal language models "
             "(task=language_modeling: GPT or LSTM)."
         )
+    tasks = find_tasks(with_runs_shakespeare(harness, loaded.config)) if harness.tasks else None
     cfg = loaded.config
     for key in overrides:
         if OmegaConf.select(cfg, key, default=KeyError) is KeyError:

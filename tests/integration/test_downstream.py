@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from framework.harness.evaluation import find_tasks, run_tasks
+from framework.harness.evaluation import HarnessSettings, find_tasks, run_tasks
 from framework.harness.model import HarnessModel
 from framework.models import GPT
-from framework.run.evaluation import evaluate
+from framework.run.evaluation import evaluate, with_runs_shakespeare
 from framework.run.loading import load_run
 from framework.run.training import train
 
@@ -95,6 +95,13 @@ def test_the_callback_logs_the_figure_evaluate_gives_for_the_same_checkpoint(tra
             if row.get("eval/shakespeare_continuation/acc")
         }
     assert logged == {150: evaluated[0]["harness"]["shakespeare_continuation"]["acc"]}
+
+
+def test_evaluate_reads_tiny_shakespeare_from_the_runs_own_data_path(trained_run, shakespeare_path):
+    config = load_run(trained_run, "last").config
+    assert with_runs_shakespeare(HarnessSettings(tasks=["shipped"]), config).shakespeare == str(shakespeare_path)
+    given = HarnessSettings(tasks=["shipped"], shakespeare="elsewhere.txt")
+    assert with_runs_shakespeare(given, config) is given
 
 
 def test_bits_per_byte_divide_the_nats_by_the_utf8_bytes_of_the_scored_text(trained_run):
