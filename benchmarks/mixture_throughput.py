@@ -97,7 +97,7 @@ def run(data_overrides: list[str], steps: int, overrides: list[str], scratch: Pa
             overrides=[
                 *data_overrides,
                 "logger=csv",
-                "callbacks.progress_bar=null",
+                "callbacks.progress=null",
                 f"trainer.max_steps={steps}",
                 f"trainer.val_check_interval={steps}",
                 "trainer.limit_val_batches=1",

@@ -45,7 +45,7 @@ def train(arguments: list[str], run_dir: Path) -> Path:
     record = run_dir / "run.json"
     if record.exists() and '"status": "finished"' in record.read_text():
         return run_dir
-    command = [sys.executable, "-m", "framework.train", *arguments, "logger=csv", "callbacks.progress_bar=null", f"hydra.run.dir={run_dir}"]
+    command = [sys.executable, "-m", "framework.train", *arguments, "logger=csv", "callbacks.progress=null", f"hydra.run.dir={run_dir}"]
     print("$", " ".join(command[1:]), flush=True)
     subprocess.run(command, cwd=PROJECT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return run_dir

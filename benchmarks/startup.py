@@ -41,7 +41,7 @@ def first_step_seconds(scratch: Path, index: int) -> float:
         "trainer.limit_val_batches=1",
         "scheduler.warmup_steps=1",
         "sample.max_new_tokens=1",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         f"hydra.run.dir={scratch / f'run-{index}'}",
         "+callbacks.first_step._target_=first_step.FirstStepTime",
     ]

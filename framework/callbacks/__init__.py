@@ -14,9 +14,11 @@ from pytorch_lightning import Callback
 from framework.callbacks.downstream import DownstreamEvaluation
 from framework.callbacks.final_validation import ValidateAtLastStep
 from framework.callbacks.learning_rate import StepLearningRateMonitor
+from framework.callbacks.model_summary import ParameterSummary
 from framework.callbacks.nonfinite import NonFiniteLossGuard
 from framework.callbacks.preemption import CheckpointOnSigterm
 from framework.callbacks.progress_bar import StepProgressBar
+from framework.callbacks.progress_log import ProgressLog, step_progress
 from framework.callbacks.rng_state import SeedEachBatch
 from framework.callbacks.run_metadata import RunMetadataInCheckpoint
 from framework.callbacks.step_axis import LogAtGlobalStep
@@ -27,6 +29,8 @@ __all__ = [
     "DownstreamEvaluation",
     "LogAtGlobalStep",
     "NonFiniteLossGuard",
+    "ParameterSummary",
+    "ProgressLog",
     "StepLearningRateMonitor",
     "RunMetadataInCheckpoint",
     "SeedEachBatch",
@@ -34,6 +38,7 @@ __all__ = [
     "ThroughputLogger",
     "ValidateAtLastStep",
     "build_callbacks",
+    "step_progress",
 ]
 
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 RESUME_MODES = ("auto", "never")
 # Config keys that may differ between attempts of one run without being hyperparameter changes.
-IGNORED_CONFIG_PREFIXES = ("paths.", "resume", "logger.", "callbacks.progress_bar")
+IGNORED_CONFIG_PREFIXES = ("paths.", "resume", "threads", "logger.", "callbacks.progress")
 
 
 def last_checkpoint_path(run_dir: Path) -> Path:

@@ -234,7 +234,12 @@ def user_errors_exit() -> Iterator[None]:
 
 
 def run_command(main, config_name: str) -> None:
-    """Check the command line (:func:`check_command_line`), then run the Hydra ``main``."""
+    """Print the command's help when asked (``-h``, ``--help``); else check the command line
+    (:func:`check_command_line`), then run the Hydra ``main``."""
+    from framework.cli.usage import print_help_if_asked
+
+    if print_help_if_asked(config_name, sys.argv[1:]):
+        return
     with user_errors_exit():
         check_command_line(config_name, sys.argv[1:])
     main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import os
 import secrets
 import warnings
@@ -21,6 +22,10 @@ IGNORED_WARNINGS = (
     "Experiment logs directory .* exists and is not empty",
     "Checkpoint directory .* exists and is not empty",
     "You're resuming from a checkpoint that ended before the epoch ended",
+    # Lightning's own call of a torch API it has not caught up with; nothing a user can change.
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    # The summary's size estimate in bf16 runs; the parameter count it prints is exact.
+    "Precision .* is not supported by the model summary",
 )
 
 
@@ -71,6 +76,10 @@ def configure_process() -> None:
     """Install the warning filters and register the resolvers conf/ uses (idempotent)."""
     for message in IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    # Lightning's INFO lines (accelerators found, "Seed set to", tips for its cloud products,
+    # "fit stopped: max_steps reached") say what the run's config and summary say; its warnings stay.
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name, function in RESOLVERS.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

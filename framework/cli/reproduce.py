@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from framework.cli.precheck import user_errors_exit
+from framework.cli.usage import epilog
 from framework.errors import ConfigError, MissingInputError
 from framework.run.record import git_state, read_record
 
@@ -41,12 +42,22 @@ def comparison_table(original: dict[str, float], reproduced: dict[str, float]) -
     return table
 
 
-def main(arguments: list[str] | None = None) -> int:
-    """Parse arguments, re-run, print the comparison; return the training command's exit status."""
-    parser = argparse.ArgumentParser(prog="lmf-reproduce", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``lmf-reproduce`` (its ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m framework.reproduce",
+        description=__doc__.splitlines()[0],
+        epilog=epilog("reproduce", ("python -m framework.reproduce logs/runs/mine",)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run_dir", type=Path, help="a finished run directory holding run.json")
     parser.add_argument("--into", type=Path, help="the new run directory (default: <run_dir>-reproduced)")
-    options = parser.parse_args(arguments)
+    return parser
+
+
+def main(arguments: list[str] | None = None) -> int:
+    """Parse arguments, re-run, print the comparison; return the training command's exit status."""
+    options = build_parser().parse_args(arguments)
     console = Console()
     with user_errors_exit():
         record = read_record(options.run_dir)

@@ -22,6 +22,7 @@ from framework import process_env
 from framework.cli.attempt import AttemptFiles
 from framework.cli.precheck import CONFIG_DIR, run_command, user_errors_exit
 from framework.cli.process import configure_process
+from framework.cpus import limit_threads
 from framework.errors import TrainingDivergedError
 from framework.run.report import print_summary
 from framework.run.schema import validate_config
@@ -43,6 +44,8 @@ def train_job(cfg: DictConfig) -> float | None:
     sweeping = hydra_config.mode == RunMode.MULTIRUN
     with user_errors_exit(), AttemptFiles(Path(hydra_config.runtime.output_dir), hydra_config.output_subdir):
         validate_config(cfg)  # once per run, before any setting is used
+        if cfg.get("threads"):
+            limit_threads(cfg.threads)
         if lightning_starts_processes(cfg.trainer):
             if sweeping:
                 return run_sweep_job_in_own_process(

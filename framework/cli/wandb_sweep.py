@@ -18,6 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 
 from framework.cli.precheck import CONFIG_DIR, user_errors_exit
+from framework.cli.usage import epilog
 from framework.errors import ConfigError, MissingInputError
 from framework.tasks import METRIC_DIRECTIONS
 
@@ -63,12 +64,22 @@ def to_wandb_sweep(search: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main(arguments: list[str] | None = None) -> None:
-    """The console script ``lmf-wandb-sweep``: parse arguments and write the sweep YAML."""
-    parser = argparse.ArgumentParser(prog="lmf-wandb-sweep", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``lmf-wandb-sweep`` (its ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m framework.wandb_sweep",
+        description=__doc__.splitlines()[0],
+        epilog=epilog("wandb-sweep", ("python -m framework.wandb_sweep optuna --out sweep.yaml", "wandb sweep sweep.yaml")),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("search", help="a conf/hparams_search name (e.g. optuna) or a path to such a YAML file")
     parser.add_argument("--out", type=Path, default=Path("wandb_sweep.yaml"), help="where to write (default wandb_sweep.yaml)")
-    options = parser.parse_args(arguments)
+    return parser
+
+
+def main(arguments: list[str] | None = None) -> None:
+    """The console script ``lmf-wandb-sweep``: parse arguments and write the sweep YAML."""
+    options = build_parser().parse_args(arguments)
     with user_errors_exit():
         path = Path(options.search)
         if not path.is_file():

@@ -94,7 +94,11 @@ def wandb_logger(
 
     # A W&B sweep agent chooses the run id itself (WANDB_RUN_ID); otherwise the run directory's id.
     run_id = os.environ.get("WANDB_RUN_ID") or wandb_run_id(save_dir)
-    return WandbLogger(
+    if "settings" not in init_kwargs:  # the run summary prints where the run is and how to sync it
+        import wandb
+
+        init_kwargs["settings"] = wandb.Settings(quiet=True)
+    logger = WandbLogger(
         save_dir=save_dir,
         project=project,
         mode=mode,
@@ -105,6 +109,11 @@ def wandb_logger(
         tags=tags,
         **init_kwargs,
     )
+    # Lightning always passes anonymous=None to wandb.init, for which wandb warns on every run
+    # that the setting has no effect.
+    if logger._wandb_init.get("anonymous", False) is None:
+        del logger._wandb_init["anonymous"]
+    return logger
 
 
 def _wandb_runs(loggers: list[Logger]) -> list:

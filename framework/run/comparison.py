@@ -3,7 +3,8 @@
 Reads each run's ``run.json`` and ``metrics.csv`` (so it works whichever logger was used) and
 prints one row per run: the config keys that differ between the runs, then the final and best
 values of the metrics, the parameter count and the wall time. ``--csv``/``--markdown`` write
-the table; ``--plot`` draws chosen metrics against the optimizer step, one line per run.
+the table; ``--plot`` draws chosen metrics (training and validation loss unless told) against
+the optimizer step, one line per run; ``framework.run.comparison_html`` writes both as one page.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ RUN_SPECIFIC_KEYS = (
     "resume",
 )
 REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/bpb", "val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec", "perf/mfu")
+# The columns besides the sort metric that a terminal-wide table shows.
+COMPACT_METRICS = ("val/loss", "val/acc", "perf/tokens_per_sec")
+# What compare plots unless --metric says otherwise: training and validation loss side by side.
+DEFAULT_PLOT_METRICS = ("train/loss", "val/loss")
 # Metrics where higher is better; the others are best when lowest.
 HIGHER_IS_BETTER = {name for name, direction in METRIC_DIRECTIONS.items() if direction == "max"} | {"perf/tokens_per_sec", "perf/mfu"}
 
@@ -91,28 +96,36 @@ def differing_keys(runs: list[Run]) -> list[str]:
     return [key for key in keys if not key.startswith(RUN_SPECIFIC_KEYS) and len({repr(run.config.get(key)) for run in runs}) > 1]
 
 
-def comparison_rows(runs: list[Run], sort_by: str) -> tuple[list[str], list[list[str]]]:
-    """The header and one row of strings per run, best final value of ``sort_by`` first."""
+def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The header and one row of strings per run, best final value of ``sort_by`` first.
+
+    ``wide``: the final and best value of every reported metric the runs logged, the parameter
+    count and the wall time. Otherwise the columns a terminal of about 100 characters holds: the
+    run, the keys that vary, the final and best ``sort_by``, the final value of the other
+    losses and accuracies (the ``val/*`` metrics other than perplexity and bits), tokens/s and the wall time.
+    """
     varying = differing_keys(runs)
     metrics = [metric for metric in REPORTED_METRICS if any(run.series(metric) for run in runs)]
-    header = ["run", *varying, *(f"{kind} {metric}" for metric in metrics for kind in ("final", "best")), "parameters", "wall s"]
+    if wide:
+        columns = [(kind, metric) for metric in metrics for kind in ("final", "best")]
+    else:
+        others = [metric for metric in metrics if metric != sort_by and metric in COMPACT_METRICS]
+        columns = [("final", sort_by), ("best", sort_by), *(("final", metric) for metric in others)]
+    header = ["run", *varying, *(f"{kind} {metric}" for kind, metric in columns)]
+    header += ["parameters", "wall s"] if wide else ["wall s"]
     sign = -1 if sort_by in HIGHER_IS_BETTER else 1
     ordered = sorted(runs, key=lambda run: (math.isnan(run.final(sort_by)), sign * run.final(sort_by)))
     rows = []
     for run in ordered:
-        cells = []
-        for metric in metrics:
-            cells += [f"{run.final(metric):.4f}", f"{run.best(metric):.4f}"]
-        rows.append(
-            [
-                run.directory.name,
-                *(str(run.config.get(key)) for key in varying),
-                *cells,
-                f"{run.parameters:,}" if run.parameters else "-",
-                f"{run.wall_seconds:.0f}" if run.wall_seconds is not None else "-",
-            ]
-        )
+        cells = [_number(run.final(metric) if kind == "final" else run.best(metric)) for kind, metric in columns]
+        wall = f"{run.wall_seconds:.0f}" if run.wall_seconds is not None else "-"
+        extra = [f"{run.parameters:,}" if run.parameters else "-", wall] if wide else [wall]
+        rows.append([run.directory.name, *(str(run.config.get(key)) for key in varying), *cells, *extra])
     return header, rows
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4f}"
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -126,8 +139,9 @@ def write_markdown(path: Path, header: list[str], rows: list[list[str]]) -> None
     path.write_text("\n".join(lines) + "\n")
 
 
-def plot(path: Path, runs: list[Run], metrics: list[str]) -> None:
-    """One panel per metric, ``metric`` against optimizer step, one line per run (matplotlib, Agg).
+def loss_figure(runs: list[Run], metrics: list[str]):
+    """A matplotlib figure with one panel per metric: ``metric`` against the optimizer step, one
+    line per run (a marker where a run has a single point).
 
     Raises:
         MissingDependencyError: matplotlib is not installed (the ``plot`` extra).
@@ -136,7 +150,8 @@ def plot(path: Path, runs: list[Run], metrics: list[str]) -> None:
         import matplotlib
     except ImportError:
         raise MissingDependencyError(
-            "compare --plot draws with matplotlib, which is not installed; install the plot extra: pip install 'lm-framework[plot]'."
+            "compare --plot and --html draw with matplotlib, which is not installed; "
+            "install the plot extra: pip install 'lm-framework[plot]'."
         ) from None
 
     matplotlib.use("Agg")
@@ -147,11 +162,19 @@ def plot(path: Path, runs: list[Run], metrics: list[str]) -> None:
         for run in runs:
             points = run.series(metric)
             if points:
-                axis.plot(*zip(*points), marker=".", label=run.directory.name)
+                axis.plot(*zip(*points), marker="o" if len(points) == 1 else None, label=run.directory.name)
         axis.set_xlabel("optimizer step")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
     figure.tight_layout()
+    return figure
+
+
+def plot(path: Path, runs: list[Run], metrics: list[str]) -> None:
+    """Write :func:`loss_figure` as a PNG (120 dpi) to ``path``."""
+    figure = loss_figure(runs, metrics)
+    import matplotlib.pyplot as plt
+
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -107,6 +107,7 @@ TOP_LEVEL: dict[str, Any] = {
     "finetune": FinetuneSchema,
     "sample": SampleSchema,
     "seed": int,
+    "threads": int | None,
     "resume": str,
     "optimized_metric": str,
 }
@@ -379,6 +380,8 @@ def check_rules(cfg: DictConfig) -> None:
             f"data.max_length={data.max_length} is longer than model.block_size={model.block_size}; raise model.block_size.",
         )
     _require(data.num_workers >= 0, f"data.num_workers={data.num_workers} must be 0 or more.")
+    threads = cfg.get("threads")
+    _require(threads is None or threads >= 1, f"threads={threads} must be null (all usable cores) or at least 1.")
     _require(
         trainer.max_steps >= 1 or trainer.get("max_epochs") is not None,
         f"trainer.max_steps={trainer.max_steps} must be a positive number of optimizer steps (or set trainer.max_epochs).",

@@ -3,7 +3,8 @@ need several processes.
 
 :class:`SweepCallback` (enabled in ``conf/hydra/default.yaml``) runs in the launching process
 before any job starts and records the swept keys and the sweep's name for the jobs
-(``framework.process_env``); jobs use them for their directory names and W&B run names.
+(``framework.process_env``); jobs use them for their directory names and W&B run names. After
+the last job it prints and writes the sweep's summary.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from omegaconf import DictConfig
 from framework import process_env
 from framework.cpus import usable_cpus
 from framework.errors import USER_ERROR_STATUS, UserInputError
+from framework.run.sweep_summary import report_sweep
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,9 @@ def threads_per_job(parallel_jobs: int, cpus: int | None = None) -> int:
 
 
 class SweepCallback(Callback):
-    """Records the swept keys and sweep name for the jobs; splits CPU threads between parallel jobs."""
+    """Records the swept keys and sweep name for the jobs; splits CPU threads between parallel
+    jobs; at the end prints the table of the jobs and writes ``summary.md``
+    (:func:`framework.run.sweep_summary.report_sweep`)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         process_env.record_sweep(swept_keys(config), Path(str(config.hydra.sweep.dir)).name)
@@ -56,6 +60,11 @@ class SweepCallback(Callback):
 
             parallel = launcher.n_jobs if launcher.n_jobs > 0 else (os.cpu_count() or 1)
             torch.set_num_threads(threads_per_job(parallel))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if sweep_dir.is_dir():
+            report_sweep(sweep_dir, swept_keys(config), str(config.optimized_metric))
 
 
 def single_run_command(overrides: list[str], output_dir: Path) -> list[str]:

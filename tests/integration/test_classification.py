@@ -197,7 +197,7 @@ def test_classifiers_learn_sst2_above_the_majority_baseline(make_config, sst2_sl
             "trainer.check_val_every_n_epoch=null",
             "trainer.max_steps=400",
             "trainer.val_check_interval=100",
-            "callbacks.progress_bar=null",
+            "callbacks.progress=null",
             "data.max_length=48",
             *(
                 ["scheduler.warmup_steps=50", "model.n_embd=64", "model.n_layer=1"]
@@ -347,7 +347,7 @@ def test_a_run_given_in_epochs_takes_that_many_passes_over_the_training_split(ma
     (folder / "train.tsv").write_text("\n".join(lines[:101]) + "\n")  # header and 100 sentences: 4 batches of 32
     (folder / "dev.tsv").write_text("\n".join((shared_data / "sst2" / "dev.tsv").read_text().split("\n")[:41]) + "\n")
     cfg = make_config(
-        ["experiment=seed_lstm_sentiment", f"data.path={folder}", "trainer.max_epochs=3", "logger=csv", "callbacks.progress_bar=null"]
+        ["experiment=seed_lstm_sentiment", f"data.path={folder}", "trainer.max_epochs=3", "logger=csv", "callbacks.progress=null"]
     )
     result = train(cfg)
     assert result.trainer.global_step == 12

@@ -24,7 +24,7 @@ TRANSFORMERS_DIR = Path(__file__).resolve().parents[2] / ".test-deps" / "transfo
 
 
 def trained_run(compose_config, root: Path, overrides: list[str]) -> Path:
-    train(compose_config([*overrides, "logger=csv", "callbacks.progress_bar=null", "trainer.limit_val_batches=1.0"], root))
+    train(compose_config([*overrides, "logger=csv", "callbacks.progress=null", "trainer.limit_val_batches=1.0"], root))
     return root / "run"
 
 

@@ -89,7 +89,7 @@ def recipe(corpus, cache_dir):
         "trainer.deterministic=true",
         "trainer.accelerator=cpu",
         "trainer.limit_val_batches=1.0",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "sample.max_new_tokens=5",
         "logger=csv",
         f"paths.cache_dir={cache_dir}",

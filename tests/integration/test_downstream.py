@@ -35,7 +35,7 @@ def trained_run(shakespeare_path, tmp_path_factory, compose_config, harness_cach
             "scheduler.warmup_steps=20",
             "logger=wandb",
             "logger.wandb.mode=offline",
-            "callbacks.progress_bar=null",
+            "callbacks.progress=null",
             "sample.max_new_tokens=5",
             "callbacks.downstream.tasks=[shakespeare_continuation]",
             f"callbacks.downstream.shakespeare={shakespeare_path}",

@@ -233,7 +233,7 @@ def test_runs_train_from_hugging_face_directories(hf_models, shared_data, tmp_pa
     (folder / "train.tsv").write_text("\n".join((shared_data / "sst2" / "train.tsv").read_text().split("\n")[:401]) + "\n")
     (folder / "dev.tsv").write_text("\n".join((shared_data / "sst2" / "dev.tsv").read_text().split("\n")[:101]) + "\n")
     common = ["data=sst2", f"data.path={folder}", "data.max_length=32", "data.batch_size=8", "model.n_layer=2", "model.n_head=4"]
-    common += ["model.n_embd=32", "logger=csv", "callbacks.progress_bar=null", "trainer.max_steps=3", "trainer.val_check_interval=3"]
+    common += ["model.n_embd=32", "logger=csv", "callbacks.progress=null", "trainer.max_steps=3", "trainer.val_check_interval=3"]
     masked_lm = ["task=masked_language_modeling", "model=bert", "model.n_inner=48", f"model.init_from=hf:{root / 'bert'}"]
     classifier = [
         "task=classification",

@@ -32,7 +32,7 @@ def recipe(shakespeare_path, cache_dir, max_steps):
         "trainer.deterministic=true",
         "scheduler=constant",
         "scheduler.warmup_steps=5",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "sample.max_new_tokens=5",
         "logger=csv",
         f"paths.cache_dir={cache_dir}",

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import math
 import unicodedata
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def test_training_on_a_prepared_dataset_learns_and_reads_every_shard(corpus, pre
             "data=prepared",
             f"data.path={dataset}",
             "logger=csv",
-            "callbacks.progress_bar=null",
+            "callbacks.progress=null",
             "data.block_size=32",
             "data.batch_size=16",
             "model.n_layer=1",
@@ -205,7 +206,7 @@ def test_three_sources_share_one_tokenizer_and_train_as_a_weighted_mixture(
             "data=prepared",
             f"data.mixture=[{mixture}]",
             "logger=csv",
-            "callbacks.progress_bar=null",
+            "callbacks.progress=null",
             "data.block_size=32",
             "model.n_layer=1",
             "model.n_head=2",
@@ -341,7 +342,7 @@ def test_a_mixture_run_resumed_from_its_checkpoint_ends_with_the_weights_of_an_u
         "data=prepared",
         f"data.mixture=[{{path:{parent / 'first'},weight:3}},{{path:{parent / 'second'},weight:1}}]",
         "logger=csv",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "scheduler=constant",
         "data.block_size=32",
         "data.batch_size=8",
@@ -367,3 +368,20 @@ def test_a_split_left_empty_is_named_with_the_settings_that_fill_it(shakespeare_
     (tmp_path / "play.txt").write_text(shakespeare_path.read_text()[:50_000])  # one document: it lands in one split
     with pytest.raises(DataError, match=r"The (train|val) split of play is empty: .* input.txt_documents=paragraphs"):
         prepare(prepare_config([f"input.path={tmp_path / 'play.txt'}", *SETTINGS], tmp_path))
+
+
+def test_the_gpt2_124m_recipe_trains_on_a_prepared_corpus_at_a_cpu_size(corpus, prepare_config, make_config, tmp_path):
+    root, _ = corpus
+    dataset = prepare(
+        prepare_config([f"input.path={root / 'input' / '*.jsonl'}", "prepare/filters=[clean,length]", *SETTINGS], tmp_path)
+    ).folder
+    small = ["model.n_layer=2", "model.n_head=2", "model.n_embd=64", "data.block_size=64", "data.batch_size=4", "data.num_workers=0"]
+    cpu = ["trainer.accelerator=cpu", "model.compile=false", "trainer.accumulate_grad_batches=2", "scheduler.warmup_steps=2"]
+    short = ["trainer.max_steps=6", "trainer.val_check_interval=12", "trainer.limit_val_batches=2", "logger=csv", "callbacks.progress=null"]
+    cfg = make_config(["experiment=gpt2_124m", f"data.path={dataset}", *small, *cpu, *short, "sample.max_new_tokens=5"])
+    assert (cfg.optimizer.lr, cfg.scheduler.min_lr, cfg.optimizer.fused, cfg.trainer.precision) == (6e-4, 6e-5, True, "bf16-mixed")
+    result = train(cfg)
+    model = result.trainer.lightning_module.model
+    assert model.config.vocab_size == 50304 and model.config.activation == "gelu_tanh" and model.config.bias
+    assert result.trainer.global_step == 6 and result.trainer.accumulate_grad_batches == 2
+    assert result.metrics["val/loss"] < math.log(50304)  # below the uniform guess over the padded vocabulary

@@ -21,7 +21,7 @@ TINY = [
     "trainer.val_check_interval=5",
     "trainer.limit_val_batches=2",
     "scheduler.warmup_steps=2",
-    "callbacks.progress_bar=null",
+    "callbacks.progress=null",
     "sample.max_new_tokens=5",
 ]
 

@@ -42,7 +42,7 @@ def tiny_recipe(shakespeare_path, tmp_path, max_steps=40, val_every=5):
         "trainer.limit_val_batches=2",
         "trainer.deterministic=true",
         "scheduler.warmup_steps=5",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "sample.max_new_tokens=10",
         f"paths.cache_dir={tmp_path / 'cache'}",
     ]

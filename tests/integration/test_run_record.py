@@ -26,7 +26,7 @@ def test_run_record_and_reproduce(tmp_path, shakespeare_path, run_module):
         "trainer.val_check_interval=10",
         "trainer.limit_val_batches=2",
         "scheduler.warmup_steps=5",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "sample.max_new_tokens=5",
         f"paths.cache_dir={tmp_path / 'cache'}",
     ]

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def tiny(shakespeare_path, tmp_path):
         "trainer.val_check_interval=5",
         "trainer.limit_val_batches=2",
         "scheduler.warmup_steps=2",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "sample.max_new_tokens=5",
         f"paths.cache_dir={tmp_path / 'cache'}",
     ]
@@ -48,7 +49,10 @@ def wandb_records(run_module, run_dir: Path, kind: str) -> list[dict]:
     return [record[kind] for record in map(json.loads, inspected.stdout.splitlines()) if record.get("type") == kind]
 
 
-def test_grid_sweep_names_jobs_tracks_each_in_wandb_and_compares(shakespeare_path, tmp_path, run_module):
+@pytest.fixture(scope="module")
+def grid_sweep(shakespeare_path, tmp_path_factory, run_module):
+    """A 2 x 2 grid sweep tracked in W&B (offline): its directory, the folder it ran in, and the result."""
+    tmp_path = tmp_path_factory.mktemp("grid")
     sweep_dir = tmp_path / "sweep"
     result = run_module(
         "framework.train",
@@ -61,6 +65,11 @@ def test_grid_sweep_names_jobs_tracks_each_in_wandb_and_compares(shakespeare_pat
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_dir, tmp_path, result
+
+
+def test_grid_sweep_names_jobs_tracks_each_in_wandb_and_compares(grid_sweep, run_module):
+    sweep_dir, tmp_path, _ = grid_sweep
     jobs = records(sweep_dir)
     assert list(jobs) == [
         "0_optimizer.lr=0.001,model.n_layer=1",
@@ -97,6 +106,63 @@ def test_grid_sweep_names_jobs_tracks_each_in_wandb_and_compares(shakespeare_pat
     final_losses = [float(row[3]) for row in rows]
     assert final_losses == sorted(final_losses)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_a_sweep_ends_with_a_table_of_its_jobs_the_best_one_and_the_next_command(grid_sweep):
+    sweep_dir, _, result = grid_sweep
+    jobs = records(sweep_dir)
+    objectives = {name.split("_", 1)[0]: job["objective"]["val/loss"] for name, job in jobs.items()}
+    best = min(objectives, key=objectives.get)
+    summary = (sweep_dir / "summary.md").read_text()
+    table = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert table[0] == "| job | optimizer.lr | model.n_layer | val/loss | status |"
+    expected = [("0", "0.001", "1"), ("1", "0.001", "2"), ("2", "0.003", "1"), ("3", "0.003", "2")]
+    assert table[1:] == [f"| {job} | {lr} | {layers} | {objectives[job]:.4f} | finished |" for job, lr, layers in expected]
+    assert f"Best: job {best} (optimizer.lr={expected[int(best)][1]}, model.n_layer={expected[int(best)][2]})" in summary
+    assert "python -m framework.compare sweep --html report.html" in summary  # relative to where the sweep ran
+    printed = result.stdout.split("Sweep sweep: 4 jobs")[1]
+    assert f"Best: job {best}, val/loss {objectives[best]:.4f}" in printed and "Next: python -m framework.compare" in printed
+
+
+def test_compare_fits_the_terminal_and_writes_a_page_a_browser_shows_offline(grid_sweep, run_module):
+    sweep_dir, tmp_path, _ = grid_sweep
+    compact = run_module("framework.compare", str(sweep_dir), cwd=tmp_path, env={"COLUMNS": "100"})
+    assert compact.returncode == 0, compact.stderr
+    assert max(len(line) for line in compact.stdout.splitlines()) <= 100
+    assert "final val/loss" in compact.stdout and "more columns: --wide, --csv or --html" in compact.stdout
+    page = tmp_path / "report.html"
+    written = run_module("framework.compare", str(sweep_dir), "--html", str(page), cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    html = page.read_text()
+    assert "<script" not in html and "http" not in html.split("<body>")[1]  # nothing to fetch
+
+    driver_path, browser_path = shutil.which("chromedriver"), shutil.which("chromium")
+    if not (driver_path and browser_path):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser_path
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    browser = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        browser.get(page.as_uri())
+        rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+        assert sorted(row.find_elements(By.TAG_NAME, "td")[0].text for row in rows) == sorted(records(sweep_dir))
+        assert browser.execute_script("return document.images.length === 1 && document.images[0].naturalWidth > 1000")
+        assert browser.get_log("browser") == []  # no console errors or warnings
+        requests = [
+            json.loads(entry["message"])["message"]["params"]["request"]["url"]
+            for entry in browser.get_log("performance")
+            if json.loads(entry["message"])["message"]["method"] == "Network.requestWillBeSent"
+        ]
+        assert requests and all(url == page.as_uri() or url.startswith("data:") for url in requests)
+    finally:
+        browser.quit()
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])

@@ -29,7 +29,7 @@ def short_run_overrides(shakespeare_path, recipe):
         "trainer.val_check_interval=75",
         "trainer.limit_val_batches=10",
         "scheduler.warmup_steps=20",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "+trainer.enable_model_summary=false",
     ]
 
@@ -133,14 +133,14 @@ def test_gpu_peak_is_the_dense_data_sheet_figure(monkeypatch, device_name, dtype
     assert gpu_peak_flops(torch.device("cuda"), dtype) == peak
 
 
-def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespeare_path, run_module):
+def test_cli_run_on_relative_text_file_writes_run_directory_logs_progress_and_prints_no_noise(tmp_path, shakespeare_path, run_module):
     (tmp_path / "corpus.txt").write_text(shakespeare_path.read_text()[:60_000])
     result = run_module(
         "framework.train",
         "data=text_files",
         "data.path=corpus.txt",
         "tokenizer=char",
-        "logger=csv",
+        "logger=wandb",
         "data.block_size=32",
         "data.batch_size=8",
         "model.n_layer=1",
@@ -150,7 +150,8 @@ def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespear
         "trainer.val_check_interval=15",
         "trainer.limit_val_batches=2",
         "scheduler.warmup_steps=5",
-        "callbacks.progress_bar=null",
+        "callbacks.progress.log_every_s=0",  # stdout is a pipe here: a progress line after every step
+        "threads=1",
         "sample.max_new_tokens=20",
         "sample.prompt=KING",
         f"paths.cache_dir={tmp_path / 'cache'}",
@@ -161,6 +162,19 @@ def test_cli_run_on_relative_text_file_writes_run_directory(tmp_path, shakespear
     for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "tokenizer.json", "metrics.csv", "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name
     assert "val/loss" in result.stdout and "KING" in result.stdout and str(run_dir) in result.stdout
+
+    progress = [line.split(" - ", 1)[1] for line in result.stdout.splitlines() if "[framework.progress]" in line]
+    assert [int(line.split()[1].split("/")[0]) for line in progress] == [*range(1, 16), 15, *range(16, 31), 30]
+    validated = [line for line in progress if "val/loss" in line]
+    assert [line.split(" | ")[0] for line in validated] == ["step 15/30 (50%)", "step 30/30 (100%)"]
+    assert all(" | loss " in line and " | elapsed 0:00:" in line and " | ETA " in line for line in validated)
+    logged = (run_dir / "train.log").read_text()
+    assert all(line in logged for line in progress)
+    assert json.loads((run_dir / "run.json").read_text())["torch_threads"] == 1
+
+    console = result.stdout + result.stderr
+    for noise in ("Tip:", "litlogger", "LeafSpec", "anonymous setting", "Total FLOPs", "GPU available", "Seed set to", "Run history"):
+        assert noise not in console, noise
 
 
 def test_debug_presets(make_config, shakespeare_path, tmp_path):
@@ -173,7 +187,7 @@ def test_debug_presets(make_config, shakespeare_path, tmp_path):
         "model.n_layer=1",
         "model.n_embd=64",
         "model.n_head=2",
-        "callbacks.progress_bar=null",
+        "callbacks.progress=null",
         "sample.max_new_tokens=5",
     ]
 
@@ -240,7 +254,7 @@ def test_a_recipe_runs_for_fewer_steps_than_its_warmup(make_config, shakespeare_
                 f"data.path={shakespeare_path}",
                 "trainer.max_steps=20",
                 "logger=none",
-                "callbacks.progress_bar=null",
+                "callbacks.progress=null",
                 "sample.max_new_tokens=5",
             ]
         )

@@ -21,7 +21,7 @@ from framework.run.training import train
 
 pytestmark = pytest.mark.slow
 
-COMMON = ["logger=csv", "callbacks.progress_bar=null", "trainer.limit_val_batches=1.0", "sample.max_new_tokens=5"]
+COMMON = ["logger=csv", "callbacks.progress=null", "trainer.limit_val_batches=1.0", "sample.max_new_tokens=5"]
 MODEL_SIZES = ["model.n_layer=2", "model.n_head=2", "model.n_embd=32"]
 BERT_SIZES = [*MODEL_SIZES, "tokenizer=wordpiece", "tokenizer.vocab_size=1000"]
 SST2_SHAPE = ["data.max_length=32", "data.padding=post", "data.truncation=post", "data.batch_size=16"]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 SHAPE = ["model.n_layer=2", "model.n_head=2", "model.n_embd=64", "model.dropout=0.1"]
 DATA = ["data=sst2", "data.max_length=24", "data.padding=post", "data.truncation=post", "data.quoting=none"]
-COMMON = [*SHAPE, *DATA, "logger=csv", "callbacks.progress_bar=null", "trainer.limit_val_batches=1.0"]
+COMMON = [*SHAPE, *DATA, "logger=csv", "callbacks.progress=null", "trainer.limit_val_batches=1.0"]
 LABELLED, DEV = 500, 800
 
 

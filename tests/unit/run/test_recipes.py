@@ -94,14 +94,6 @@ def test_metrics_csv_is_in_the_run_directory(tmp_path):
     assert (tmp_path / "metrics.csv").read_text().splitlines() == ["step,val/loss", "3,1.5"]
 
 
-def test_cli_help_lists_config_groups(run_module, project_root):
-    result = run_module("framework.train", "--help", cwd=project_root)
-    assert result.returncode == 0
-    for group in ("data:", "tokenizer:", "model:", "optimizer:", "scheduler:", "logger:", "experiment:"):
-        assert group in result.stdout
-    assert "shakespeare_char" in result.stdout
-
-
 def test_cli_cfg_job_prints_composed_config(run_module, project_root):
     result = run_module("framework.train", "--cfg", "job", "experiment=shakespeare_char", "model.n_layer=7", cwd=project_root)
     assert result.returncode == 0, result.stderr

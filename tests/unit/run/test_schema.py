@@ -42,6 +42,9 @@ from framework.run.schema import validate_config
         ("trainer.max_steps=1e3", "trainer.max_steps=1000.0"),  # not scheduler.max_steps, which follows it
         ("data.block_size='${oc.decode:2}'", "data.block_size"),  # a value that does not resolve
         ("callbacks.nonfinite_loss.policy=halt", "callbacks.nonfinite_loss.policy='halt'"),
+        ("threads=0", "threads=0 must be null (all usable cores) or at least 1"),
+        ("threads=two", "threads='two'"),
+        ("callbacks.progress.log_every=5", "'callbacks.progress.log_every'. Did you mean 'callbacks.progress.log_every_s'?"),
     ],
 )
 def test_bad_overrides_are_refused_before_any_work_naming_the_key(checked_config, override, named):
