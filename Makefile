@@ -2,6 +2,7 @@
 #   make train   -> train the default GPT on the Python standard library
 #   make test    -> run the test suite (including the slow end-to-end runs)
 #   make lint    -> ruff (lint and format) and the import layers (.importlinter)
+#   make docs    -> the documentation site into site/ (mkdocs build --strict)
 # A CPU-only Linux machine can take PyTorch's small CPU build with
 #   make train TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
@@ -13,7 +14,7 @@ BIN := $(VENV)/bin
 # the venv: installed there, torchmetrics would import it (about 1 s) in every process.
 TEST_DEPS := .test-deps/transformers
 
-.PHONY: install train test lint clean
+.PHONY: install train test lint docs clean
 
 install: $(VENV)/.installed
 
@@ -41,5 +42,9 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# The two variables silence MkDocs 2 notices from Material and a plugin; warnings still fail the build.
+docs: install
+	NO_MKDOCS_2_WARNING=true DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) .test-deps logs .pytest_cache
+	rm -rf $(VENV) .test-deps logs .pytest_cache site

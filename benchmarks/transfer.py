@@ -1,4 +1,4 @@
-"""Does pretraining help? The protocol of docs/pretraining-and-fine-tuning.md, run and summarised.
+"""Does pretraining help? The protocol of docs/tutorials/pretraining-and-fine-tuning.md, run and summarised.
 
     python benchmarks/transfer.py --sst2 ../shared/data/sst2 [--out runs/transfer] [--seeds 1 2 3]
 

@@ -21,9 +21,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, InstantiationException
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
+from rich.markup import escape
 
 from framework.errors import USER_ERROR_STATUS, ConfigError, MissingDependencyError, UserInputError
 from framework.run.kinds import prepared_data
@@ -122,8 +123,13 @@ def _has_key(cfg: DictConfig, key: str) -> bool:
     return True
 
 
-def _explain_composition_error(config_name: str, overrides: list[str], error: HydraException) -> UserInputError:
-    """Turn Hydra's composition error into one paragraph naming the bad option or key."""
+def _explain_composition_error(
+    config_name: str, overrides: list[str], error: HydraException, search_path: list[str] = ()
+) -> UserInputError:
+    """Turn Hydra's composition error into one paragraph naming the bad option or key.
+
+    ``search_path``: the ``hydra.searchpath`` overrides, under which the user's own options are found.
+    """
     missing = re.search(r"Could not find '([^']+)'", str(error))
     if missing:
         group, _, choice = missing.group(1).rpartition("/")
@@ -137,7 +143,7 @@ def _explain_composition_error(config_name: str, overrides: list[str], error: Hy
         return ConfigError(f"There is no {group} option '{choice}'.{hint} Options: {', '.join(options)}.")
     groups = [item for item in overrides if _is_group(item.split("=", 1)[0].lstrip("+~"))]
     try:
-        base = _compose(config_name, groups)
+        base = _compose(config_name, [*groups, *search_path])
     except HydraException:  # a config group the command does not compose (evaluate, generate, ...)
         settings = ", ".join(key for key in _compose(config_name, []).keys())
         return ConfigError(
@@ -148,7 +154,12 @@ def _explain_composition_error(config_name: str, overrides: list[str], error: Hy
         if key.startswith(("+", "~", "hydra")) or _is_group(key) or _has_key(base, key):
             continue
         return _unknown_path_error(base, key, item)
-    return ConfigError(str(error).splitlines()[0])
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if isinstance(OmegaConf.select(base, key, default=None), ListConfig) and not value.startswith("["):
+            return ConfigError(f"{key} takes a list: write '{key}=[{value}]' (quoted, so the shell leaves the brackets alone).")
+    cause = f" ({str(error.__cause__).splitlines()[0]})" if error.__cause__ else ""
+    return ConfigError(str(error).splitlines()[0] + cause)
 
 
 def _check_plugins_installed(hydra: DictConfig) -> None:
@@ -196,7 +207,8 @@ def check_command_line(config_name: str, arguments: list[str]) -> None:
     try:
         cfg = compose_job_config(config_name, [*plain, *(item for item in overrides if item.startswith("hydra"))])
     except HydraException as error:
-        raise _explain_composition_error(config_name, plain, error) from None
+        search_path = [item for item in overrides if item.startswith("hydra.searchpath")]
+        raise _explain_composition_error(config_name, plain, error, search_path) from None
     except OmegaConfBaseException as error:
         raise config_error(error) from None
     _check_plugins_installed(cfg.hydra)
@@ -229,7 +241,7 @@ def user_errors_exit() -> Iterator[None]:
         cause = refused_input(error)
         if cause is None:
             raise
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {cause}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {escape(str(cause))}", highlight=False)
         sys.exit(USER_ERROR_STATUS)
 
 

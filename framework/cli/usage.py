@@ -27,7 +27,7 @@ SCRIPTS = (
     ("prepare", "framework.prepare", "clean, filter, deduplicate and tokenize a corpus into shards"),
     ("wandb-sweep", "framework.wandb_sweep", "turn an Optuna search config into a W&B sweep"),
 )
-DOCS = "Documentation: docs/ (make docs builds the site); every key and its default: docs/reference/configuration.md"
+DOCS = "Documentation: docs/ and the site make docs builds from it; its Reference > Configuration page lists every key."
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,12 @@ class Run:
     history: list[dict[str, str]]
     parameters: int | None
     wall_seconds: float | None
+    choices: dict[str, str]  # config group options chosen on the command line, e.g. {"model": "lstm"}
+    overridden: set[str]  # the dotted keys set on the command line
+
+    def value(self, key: str) -> Any:
+        """The config value of ``key``, or the option chosen for the group ``key``."""
+        return self.config[key] if key in self.config else self.choices.get(key)
 
     def series(self, metric: str) -> list[tuple[int, float]]:
         """``(step, value)`` of every logged value of ``metric``, in step order."""
@@ -87,13 +93,23 @@ def _load(directory: Path) -> Run:
     wall = None
     if record.get("ended_at"):
         wall = (datetime.datetime.fromisoformat(record["ended_at"]) - datetime.datetime.fromisoformat(record["started_at"])).total_seconds()
-    return Run(directory, flatten(record["config"]), history, record.get("parameters"), wall)
+    config = flatten(record["config"])
+    overrides = [item.split("=", 1) for item in record.get("overrides", []) if "=" in item]
+    choices = {key.lstrip("+~"): value for key, value in overrides if "." not in key and key.lstrip("+~") not in config}
+    overridden = {key.lstrip("+~") for key, _ in overrides if "." in key}
+    return Run(directory, config, history, record.get("parameters"), wall, choices, overridden)
 
 
 def differing_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose values are not the same in every run, run-specific paths left out."""
+    """What differs between the runs: the config groups whose chosen option differs (``model``
+    for ``model=gpt,lstm``), then the config keys whose values differ, run-specific paths left
+    out, and keys inside such a group left out unless set on the command line."""
+    groups = sorted({group for run in runs for group in run.choices})
+    groups = [group for group in groups if len({run.choices.get(group) for run in runs}) > 1]
+    overridden = set().union(*(run.overridden for run in runs))
     keys = sorted({key for run in runs for key in run.config})
-    return [key for key in keys if not key.startswith(RUN_SPECIFIC_KEYS) and len({repr(run.config.get(key)) for run in runs}) > 1]
+    varying = [key for key in keys if not key.startswith(RUN_SPECIFIC_KEYS) and len({repr(run.config.get(key)) for run in runs}) > 1]
+    return groups + [key for key in varying if key in overridden or not key.startswith(tuple(f"{group}." for group in groups))]
 
 
 def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[list[str], list[list[str]]]:
@@ -120,7 +136,7 @@ def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[l
         cells = [_number(run.final(metric) if kind == "final" else run.best(metric)) for kind, metric in columns]
         wall = f"{run.wall_seconds:.0f}" if run.wall_seconds is not None else "-"
         extra = [f"{run.parameters:,}" if run.parameters else "-", wall] if wide else [wall]
-        rows.append([run.directory.name, *(str(run.config.get(key)) for key in varying), *cells, *extra])
+        rows.append([run.directory.name, *(str(run.value(key)) for key in varying), *cells, *extra])
     return header, rows
 
 

@@ -147,8 +147,8 @@ def evaluate(
     run = trainer.validate if split == "val" else trainer.test
     (metrics,) = run(loaded.task, datamodule=recipe.datamodule(world_size=1), verbose=False)
     record = {
-        "run_dir": str(loaded.run_dir),
-        "checkpoint": str(loaded.checkpoint),
+        "run_dir": str(Path(loaded.run_dir).resolve()),
+        "checkpoint": str(Path(loaded.checkpoint).resolve()),
         "step": loaded.step,
         "split": split,
         "data_overrides": [f"{key}={OmegaConf.select(cfg, key)}" for key in overrides],  # paths as made absolute

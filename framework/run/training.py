@@ -15,6 +15,7 @@ import hydra.utils
 import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
@@ -83,12 +84,15 @@ def build_trainer(cfg: DictConfig, run_dir: Path, recipe: Recipe, resume_step: i
             **recipe.checkpoint_metadata(),
         ),
     ]
+    configured = build_callbacks(cfg.callbacks, hydra.utils.get_class(cfg.task._target_).METRICS)
     return hydra.utils.instantiate(
         cfg.trainer,
         max_epochs=None,
         logger=build_loggers(run_dir, cfg.logger, resume_step),
-        callbacks=[LogAtGlobalStep(), *build_callbacks(cfg.callbacks, hydra.utils.get_class(cfg.task._target_).METRICS), *core_callbacks],
+        callbacks=[LogAtGlobalStep(), *configured, *core_callbacks],
         plugins=[AtomicCheckpointIO()],
+        # callbacks.progress=null means no progress display, not Lightning's default bar
+        enable_progress_bar=any(isinstance(callback, ProgressBar) for callback in configured),
     )
 
 

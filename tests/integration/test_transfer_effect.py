@@ -5,7 +5,7 @@ The labelled task asks whether a line of Tiny Shakespeare is as written (1) or h
 shuffled (0): 500 training lines, 800 dev lines, none of them in the pretraining text. Which
 words may follow which is what MLM learns from running text, and what 500 labelled lines cannot
 teach an encoder from scratch. (On SST-2 at this scale pretraining does not help:
-docs/pretraining-and-fine-tuning.md.)
+docs/tutorials/pretraining-and-fine-tuning.md.)
 """
 
 import csv

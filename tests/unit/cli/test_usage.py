@@ -21,7 +21,7 @@ def test_every_command_names_the_others_and_where_the_documentation_is(name):
     others = [module for other, module, _ in SCRIPTS if other != name]
     assert all(f"python -m {module} " in text for module in others)
     assert f"python -m framework.{name.replace('-', '_')} " not in text.split("Other commands")[1]
-    assert "docs/reference/configuration.md" in text
+    assert "Reference > Configuration page lists every key" in text
 
 
 @pytest.mark.parametrize("name", list(HYDRA_COMMANDS))

@@ -161,3 +161,10 @@ def test_downstream_settings_that_cannot_run_are_refused_before_any_work(checked
     with pytest.raises((ConfigError, MissingInputError)) as refused:
         checked_config(["callbacks.downstream.tasks=[shipped]", *overrides])
     assert named in str(refused.value) and len(str(refused.value).splitlines()) == 1
+
+
+def test_a_misspelt_key_of_an_own_option_on_the_search_path_is_named(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "tiny.yaml").write_text("defaults:\n  - gpt\n  - _self_\nn_layer: 1\n")
+    with pytest.raises(ConfigError, match=r"Unknown config key 'model.n_layr'. Did you mean 'model.n_layer'\?"):
+        check_command_line("train", [f"hydra.searchpath=[file://{tmp_path}]", "model=tiny", "model.n_layr=2"])
