@@ -18,13 +18,15 @@ TEST_DEPS := .test-deps/transformers
 
 install: $(VENV)/.installed
 
+# PYTHONWARNINGS silences setuptools' notice on every editable install (a folder named like the
+# package shadows it: here that folder is the package).
 # A torch that $(PYTHON) already has (CPU or CUDA build) is used as it is: the venv then sees
 # the system site-packages. Otherwise torch is installed first, before anything that needs it.
 $(VENV)/.installed: pyproject.toml
 	if $(PYTHON) -c "import torch" 2>/dev/null; then $(PYTHON) -m venv --system-site-packages $(VENV); else $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" $(TORCH_INDEX)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
 train: install
