@@ -65,7 +65,7 @@ def main() -> None:
         f"two runs, threads={max(1, cores // 2)} each": [],
     }
     with tempfile.TemporaryDirectory() as scratch:
-        side_by_side(Path(scratch), "warm", 1, 2, None)  # fills the token cache
+        side_by_side(Path(scratch), "warm", 1, 20, None)  # fills the token cache
         for round_index in range(options.repeats):
             for setting, (runs, threads) in zip(results, ((1, None), (2, None), (2, max(1, cores // 2)))):
                 results[setting] += side_by_side(Path(scratch), f"{round_index}-{runs}-{threads}", runs, options.steps, threads)

@@ -130,7 +130,7 @@ def _explain_composition_error(
 
     ``search_path``: the ``hydra.searchpath`` overrides, under which the user's own options are found.
     """
-    missing = re.search(r"Could not find '([^']+)'", str(error))
+    missing = re.search(r"Could not (?:find|load) '([^']+)'", str(error))  # load: an option inside a list
     if missing:
         group, _, choice = missing.group(1).rpartition("/")
         if group in ("hydra/sweeper", "hydra/launcher"):

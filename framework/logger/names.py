@@ -11,9 +11,13 @@ MAX_NAME_CHARS = 120
 
 
 def varying_overrides(overrides: Sequence[str]) -> str:
-    """``key=value,...`` for this job's overrides of the swept keys, safe as a directory name
-    (at most ``MAX_NAME_CHARS`` characters); ``run`` outside a sweep."""
+    """``key=value,...`` for this job's overrides of the swept keys, safe as a directory name;
+    ``run`` outside a sweep. A name longer than ``MAX_NAME_CHARS`` characters keeps the whole
+    overrides that fit and ends in ``,...`` (never a cut value); run.json has them all."""
     keys = process_env.swept_keys()
     parts = [item for item in overrides if item.split("=", 1)[0].lstrip("+~") in keys]
     name = re.sub(r"[^\w.,=+-]", "_", ",".join(parts)) or "run"
-    return name[:MAX_NAME_CHARS]
+    if len(name) <= MAX_NAME_CHARS:
+        return name
+    kept = name[: MAX_NAME_CHARS - len(",...")]
+    return (kept[: kept.rfind(",")] if "," in kept else kept) + ",..."

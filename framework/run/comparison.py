@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.checkpointing.resume import flatten
-from framework.errors import MissingDependencyError, MissingInputError
+from framework.errors import ConfigError, MissingDependencyError, MissingInputError
 from framework.run.record import read_record
 from framework.tasks import METRIC_DIRECTIONS
 
@@ -115,11 +115,17 @@ def differing_keys(runs: list[Run]) -> list[str]:
 def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[list[str], list[list[str]]]:
     """The header and one row of strings per run, best final value of ``sort_by`` first.
 
+    Raises:
+        ConfigError: no run logged ``sort_by``.
+
     ``wide``: the final and best value of every reported metric the runs logged, the parameter
     count and the wall time. Otherwise the columns a terminal of about 100 characters holds: the
     run, the keys that vary, the final and best ``sort_by``, the final value of the other
     losses and accuracies (the ``val/*`` metrics other than perplexity and bits), tokens/s and the wall time.
     """
+    if not any(run.series(sort_by) for run in runs):
+        logged = sorted({name for run in runs for row in run.history for name, value in row.items() if value and name != "step"})
+        raise ConfigError(f"--sort {sort_by}: none of the runs logged that metric; they logged {', '.join(logged) or 'nothing'}.")
     varying = differing_keys(runs)
     metrics = [metric for metric in REPORTED_METRICS if any(run.series(metric) for run in runs)]
     if wide:

@@ -403,6 +403,10 @@ def check_rules(cfg: DictConfig) -> None:
     for key in ("lr", "weight_decay", "muon.lr", "muon.weight_decay"):
         value = OmegaConf.select(cfg.optimizer, key)
         if value is not None:
+            _require(
+                isinstance(value, (int, float)) and not isinstance(value, bool),
+                f"optimizer.{key}={value!r} has the wrong type: expected a number.",
+            )
             _require(value >= 0, f"optimizer.{key}={value} must be >= 0.")
     min_lr, lr = cfg.scheduler.get("min_lr"), cfg.optimizer.get("lr")
     if min_lr is not None and lr is not None:

@@ -91,7 +91,7 @@ def report_sweep(sweep_dir: Path, keys: list[str], metric: str, console: Console
     best = best_job(jobs, metric)
     table = Table(title=f"Sweep {sweep_dir.name}: {len(jobs)} jobs")
     for column in ("job", *keys, metric, "status"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("job", metric, "status"))
     for job in jobs:
         style = "bold green" if job is best else None
         table.add_row(job.number, *job.values.values(), f"{job.objective:.4f}", job.status, style=style)

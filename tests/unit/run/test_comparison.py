@@ -38,3 +38,12 @@ def test_a_swept_group_is_one_column_of_its_options_not_every_key_inside_it():
     header, rows = comparison_rows(runs, "val/loss", wide=False)
     assert header == ["run", "model", "model.n_embd", "optimizer.lr", "final val/loss", "best val/loss", "wall s"]
     assert rows == [["1", "lstm", "256", "0.003", "2.0000", "2.0000", "10"], ["0", "gpt", "128", "0.001", "2.5000", "2.5000", "10"]]
+
+
+def test_sorting_by_a_metric_no_run_logged_is_refused_naming_what_they_logged():
+    from framework.errors import ConfigError
+    from framework.run.comparison import comparison_rows
+
+    runs = [run("0", {"optimizer.lr": 1e-3}, ["optimizer.lr=1e-3"], [3.0]), run("1", {"optimizer.lr": 3e-3}, ["optimizer.lr=3e-3"], [2.0])]
+    with pytest.raises(ConfigError, match="--sort val/accc: none of the runs logged that metric; they logged val/loss."):
+        comparison_rows(runs, "val/accc")

@@ -43,6 +43,7 @@ from framework.run.schema import validate_config
         ("data.block_size='${oc.decode:2}'", "data.block_size"),  # a value that does not resolve
         ("callbacks.nonfinite_loss.policy=halt", "callbacks.nonfinite_loss.policy='halt'"),
         ("threads=0", "threads=0 must be null (all usable cores) or at least 1"),
+        ("optimizer.lr=fast", "optimizer.lr='fast' has the wrong type: expected a number"),
         ("threads=two", "threads='two'"),
         ("callbacks.progress.log_every=5", "'callbacks.progress.log_every'. Did you mean 'callbacks.progress.log_every_s'?"),
     ],
@@ -168,3 +169,8 @@ def test_a_misspelt_key_of_an_own_option_on_the_search_path_is_named(tmp_path):
     (tmp_path / "model" / "tiny.yaml").write_text("defaults:\n  - gpt\n  - _self_\nn_layer: 1\n")
     with pytest.raises(ConfigError, match=r"Unknown config key 'model.n_layr'. Did you mean 'model.n_layer'\?"):
         check_command_line("train", [f"hydra.searchpath=[file://{tmp_path}]", "model=tiny", "model.n_layr=2"])
+
+
+def test_a_misspelt_option_inside_a_list_group_gets_the_nearest_option():
+    with pytest.raises(ConfigError, match=r"There is no prepare/filters option 'clen'. Did you mean prepare/filters=clean\?"):
+        check_command_line("prepare", ["prepare/filters=[clen]", "input.path=x"])
