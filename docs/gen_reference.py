@@ -280,9 +280,43 @@ def paragraphs(lines: list[str]) -> list[str]:
     return out
 
 
+@functools.cache
+def descriptions() -> dict[str, str]:
+    """``full dotted key -> comment`` from every file of conf/ (groups before experiments), for
+    the keys a file sets without a comment of its own: an experiment's ``model.n_layer`` is
+    described where ``model`` describes it."""
+    found: dict[str, str] = {}
+    for entry in ENTRY_POINTS:
+        if (CONF / f"{entry}.yaml").is_file():
+            for key, comment in read_config(CONF / f"{entry}.yaml").comments.items():
+                found.setdefault(key, comment)
+    groups = config_groups()
+    for group in sorted(groups, key=lambda name: name == "experiment"):
+        for path in groups[group]:
+            config = read_config(path)
+            prefix = prefix_of(config, group)
+            for key, comment in config.comments.items():
+                found.setdefault(f"{prefix}.{key}" if prefix else key, comment)
+    return found
+
+
+def library_description(full: str, types: Types) -> str:
+    """What a key without a comment anywhere is, when another project defines it: the class a
+    ``_target_`` builds, an argument of a library's class, or a Hydra setting."""
+    name = full.rpartition(".")[2]
+    target = types.parent_target(full)
+    if name == "_target_":
+        return "The class or function built here; the keys beside it are its arguments."
+    if target and not target.startswith("framework."):
+        return f"Argument of `{target}`; its documentation describes it."
+    if full.startswith("hydra.") and not full.startswith("hydra.sweeper.params."):
+        return "Hydra's setting; Hydra's documentation (hydra.cc) describes it."
+    return ""
+
+
 def key_table(config: ConfigFile, prefix: str, types: Types, skip_root_target: bool = True) -> list[str]:
     """The table of the keys a config file sets: key (as typed on the command line), default,
-    type and description."""
+    type and description (the key's comment, else the comment of the same key in another file)."""
     rows = []
     described: set[str] = set()
     for path in leaves(config.values):
@@ -297,7 +331,8 @@ def key_table(config: ConfigFile, prefix: str, types: Types, skip_root_target: b
             continue
         full = f"{prefix}.{key}" if prefix else key
         default = config.written.get(key, flow(value_at(config.values, path)))
-        rows.append(f"| {code(full)} | {code(default)} | {text(types.of(full))} | {text(config.comments.get(key, ''))} |")
+        description = config.comments.get(key) or descriptions().get(full) or library_description(full, types)
+        rows.append(f"| {code(full)} | {code(default)} | {text(types.of(full))} | {text(description)} |")
     if not rows:
         return []
     return ["| Key | Default | Type | Description |", "| --- | --- | --- | --- |", *rows, ""]

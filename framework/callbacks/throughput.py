@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.utilities.throughput import Throughput, get_available_flops
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 def flops_per_token(model: nn.Module) -> float:
@@ -81,9 +84,11 @@ class ThroughputLogger(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         device, dtype = pl_module.device, compute_dtype(trainer.precision)
-        peak = self.peak_flops
+        peak, self.peak_measured = self.peak_flops, False
         if peak is None:
+            self.peak_measured = device.type != "cuda"
             peak = gpu_peak_flops(device, dtype) if device.type == "cuda" else measured_matmul_flops(dtype)
+        self.peak, self.warned_above_one = peak, False
         self.throughput = Throughput(available_flops=peak, world_size=trainer.world_size, window_size=2)
         self.flops_per_token = flops_per_token(pl_module.model)
         self.tokens = self.batches = self.tokens_at_update = 0
@@ -114,7 +119,22 @@ class ThroughputLogger(pl.Callback):
             logged = {"perf/tokens_per_sec": metrics["device/items_per_sec"] * trainer.world_size}
             if "device/mfu" in metrics:
                 logged["perf/mfu"] = metrics["device/mfu"]
+                if metrics["device/mfu"] > 1 and not self.warned_above_one:
+                    self.warned_above_one = True
+                    log.warning(self._above_one(metrics["device/mfu"]))
             pl_module.log_dict(logged, on_step=True, on_epoch=False, rank_zero_only=True)
+
+    def _above_one(self, mfu: float) -> str:
+        origin = (
+            "a 1024 x 1024 matmul measured as training started, too low when other processes used the cores then"
+            if self.peak_measured
+            else "callbacks.throughput.peak_flops"
+        )
+        return (
+            f"perf/mfu is {mfu:.2f}, above 1: the peak it divides by, {self.peak / 1e9:,.1f} GFLOP/s per device, is "
+            f"below what this run achieves ({origin}). Give the device's peak with callbacks.throughput.peak_flops=<FLOP/s> "
+            "to make perf/mfu comparable between runs."
+        )
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == "fit" and self.throughput is not None:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from framework.cli.precheck import user_errors_exit
 from framework.cli.usage import epilog
-from framework.run.comparison import DEFAULT_PLOT_METRICS, comparison_rows, find_runs, plot, write_csv, write_markdown
+from framework.run.comparison import DEFAULT_PLOT_METRICS, comparison_rows, find_runs, fit_width, plot, write_csv, write_markdown
 from framework.run.comparison_html import write_html
 
 
@@ -64,13 +64,15 @@ def main(arguments: list[str] | None = None) -> None:
         runs = find_runs(options.paths)
         header, rows = comparison_rows(runs, options.sort, wide=True)
         shown_header, shown_rows = (header, rows) if options.wide else comparison_rows(runs, options.sort, wide=False)
+    console = Console()
+    if not options.wide:
+        shown_header, shown_rows = fit_width(shown_header, shown_rows, console.width)
     title = f"{len(runs)} runs, sorted by final {options.sort}"
     table = Table(title=title)
     for column in shown_header:
         table.add_column(column, overflow="fold")
     for row in shown_rows:
         table.add_row(*row)
-    console = Console()
     console.print(table)
     if not options.wide and len(shown_header) < len(header):
         console.print(f"{len(header) - len(shown_header)} more columns: --wide, --csv or --html.", highlight=False)

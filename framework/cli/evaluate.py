@@ -28,7 +28,7 @@ from framework.run.evaluation import evaluate
 
 @dataclass
 class EvaluateConfig:
-    run_dir: str = "???"
+    run_dir: str = "???"  # the finished run's directory
     split: str = "val"  # val or test
     checkpoint: str = "best"  # best, last or a checkpoint file
     data: dict[str, Any] = field(default_factory=dict)  # overrides of the run's data config

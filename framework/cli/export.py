@@ -21,10 +21,10 @@ from framework.run.export import export
 
 @dataclass
 class ExportConfig:
-    run_dir: str = "???"
+    run_dir: str = "???"  # the finished run's directory
     format: str = "safetensors"  # safetensors or hf
-    output: str | None = None
-    checkpoint: str = "best"
+    output: str | None = None  # a directory that does not exist yet; null: <run_dir>/export-<format>
+    checkpoint: str = "best"  # best, last or a checkpoint file
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export")

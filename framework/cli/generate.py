@@ -25,15 +25,15 @@ SEPARATOR = "-" * 40
 
 @dataclass
 class GenerateConfig:
-    run_dir: str = "???"
-    checkpoint: str = "best"
-    prompt: str = "\n"
-    max_new_tokens: int = 200
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    num_samples: int = 1
-    seed: int = 1337
+    run_dir: str = "???"  # the finished run's directory
+    checkpoint: str = "best"  # best, last or a checkpoint file
+    prompt: str = "\n"  # text the samples continue
+    max_new_tokens: int = 200  # tokens generated per sample
+    temperature: float = 1.0  # logits divided by it (> 0); lower is more conservative
+    top_k: int | None = None  # sample among the k most likely tokens; null: all
+    top_p: float | None = None  # nucleus: the fewest tokens whose probability reaches p; null: all
+    num_samples: int = 1  # samples printed, separated by a line of dashes
+    seed: int = 1337  # the same seed gives the same samples
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="generate")

@@ -26,11 +26,11 @@ from framework.run.loading import load_run
 
 @dataclass
 class PredictConfig:
-    run_dir: str = "???"
-    input: str = "???"
-    output: str | None = None
-    checkpoint: str = "best"
-    batch_size: int = 256
+    run_dir: str = "???"  # the finished classifier run's directory
+    input: str = "???"  # a text file, one text per line
+    output: str | None = None  # a file for the <label>\t<probability> lines; null: stdout
+    checkpoint: str = "best"  # best, last or a checkpoint file
+    batch_size: int = 256  # texts per forward pass
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")

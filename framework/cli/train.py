@@ -29,6 +29,7 @@ from framework.run.schema import validate_config
 from framework.run.sweep import run_sweep_job_in_own_process
 from framework.run.training import train_checked
 from framework.strategy.launch import launch_rank, lightning_starts_processes
+from framework.strategy.processes import end_process_group
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def train_job(cfg: DictConfig) -> float | None:
             return math.nan
     if result is None:
         return None
+    end_process_group()
     if result.trainer.is_global_zero:
         checkpoints = {"best": result.best_checkpoint, "last": result.last_checkpoint}
         print_summary(result.run_dir, result.trainer.global_step, result.metrics, checkpoints, result.sample)

@@ -173,6 +173,7 @@ def prepare_corpus(
     train_tokenizer: Callable[[Iterable[str]], Tokenizer],
     tokenizer_config: dict,
     cache_dir: str | Path,
+    trained_from: tuple[dict, str] | None = None,
 ) -> TokenizedCorpus:
     """Clean, split, tokenize and cache ``documents``, or open the cache entry made before.
 
@@ -195,6 +196,10 @@ def prepare_corpus(
             its consecutive blocks (one pass), as ``framework.tokenizer``'s trainers take it.
         tokenizer_config: the tokenizer's config, part of the cache key.
         cache_dir: the root under which entries live.
+        trained_from: for a tokenizer given ready-made (a finished run's): the tokenizer config it
+            was trained from and its sha256. The entry that training made under that config is
+            opened when its tokenizer has that hash, rather than encoding the corpus again under
+            ``tokenizer_config``'s key.
 
     Returns:
         The entry. ``meta`` holds ``vocab_size``, ``dtype``, ``tokens`` and ``characters`` per
@@ -215,7 +220,14 @@ def prepare_corpus(
     source_hash, num_documents, total_bytes = identity
     if not total_bytes:
         raise DataError("The corpus is empty: the source returned no text.")
-    entry = Path(cache_dir).expanduser() / cache_key(source_hash, cleaning, val_fraction, tokenizer_config)
+    root = Path(cache_dir).expanduser()
+    entry = root / cache_key(source_hash, cleaning, val_fraction, tokenizer_config)
+    if trained_from is not None:
+        training_entry = root / cache_key(source_hash, cleaning, val_fraction, trained_from[0])
+        if (training_entry / "meta.json").exists() and json.loads((training_entry / "meta.json").read_text())[
+            "tokenizer_sha256"
+        ] == trained_from[1]:
+            entry = training_entry
     if (entry / "meta.json").exists():
         log.info("Token cache hit: reusing %s", entry)
         return _open(entry, cache_hit=True)

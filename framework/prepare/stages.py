@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 
 from framework.cpus import usable_cpus
 from framework.errors import ConfigError, DataError
+from framework.prepare.console import console_warnings_only
 
 EXECUTORS = ("local", "ray", "slurm")
 
@@ -126,9 +127,9 @@ def build_executor(config, planned: PlannedStage, folders: dict[str, Path], depe
     pipeline = planned.stage.pipeline(planned.output, folders)
     common = {"pipeline": pipeline, "tasks": planned.tasks, "logging_dir": str(planned.logs), "depends": depends}
     if config.kind == "local":
-        from datatrove.executor import LocalPipelineExecutor
+        from framework.prepare.local_executor import QuietLocalPipelineExecutor
 
-        return LocalPipelineExecutor(**common, workers=min(planned.tasks, config.workers or usable_cpus()))
+        return QuietLocalPipelineExecutor(**common, workers=min(planned.tasks, config.workers or usable_cpus()))
     if config.kind == "ray":
         from datatrove.executor import RayPipelineExecutor
 
@@ -221,6 +222,7 @@ def run_stages(
             executor = build_executor(config, planned, folders, depends=executor)
         executor.run()
         return False
+    console_warnings_only()
     for index, (planned, folders) in enumerate(stages):
         start = time.perf_counter()
         executor = build_executor(config, planned, folders)

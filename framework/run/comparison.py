@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ RUN_SPECIFIC_KEYS = (
 REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/bpb", "val/acc", "val/f1", "val/auroc", "perf/tokens_per_sec", "perf/mfu")
 # The columns besides the sort metric that a terminal-wide table shows.
 COMPACT_METRICS = ("val/loss", "val/acc", "perf/tokens_per_sec")
+COMPACT_NAMES = {"perf/tokens_per_sec": "tokens/s"}
+SWEEP_JOB = re.compile(r"^(\d+)_")  # Hydra's job folders: <job number>_<overrides>
 # What compare plots unless --metric says otherwise: training and validation loss side by side.
 DEFAULT_PLOT_METRICS = ("train/loss", "val/loss")
 # Metrics where higher is better; the others are best when lowest.
@@ -48,7 +51,7 @@ class Run:
     history: list[dict[str, str]]
     parameters: int | None
     wall_seconds: float | None
-    choices: dict[str, str]  # config group options chosen on the command line, e.g. {"model": "lstm"}
+    choices: dict[str, str]  # the option of each config group, e.g. {"model": "lstm"} (run.json, or its command line)
     overridden: set[str]  # the dotted keys set on the command line
 
     def value(self, key: str) -> Any:
@@ -96,19 +99,24 @@ def _load(directory: Path) -> Run:
     config = flatten(record["config"])
     overrides = [item.split("=", 1) for item in record.get("overrides", []) if "=" in item]
     choices = {key.lstrip("+~"): value for key, value in overrides if "." not in key and key.lstrip("+~") not in config}
+    composed = {group: "null" if option is None else str(option) for group, option in record.get("choices", {}).items()}
+    choices = {**composed, **choices}
     overridden = {key.lstrip("+~") for key, _ in overrides if "." in key}
     return Run(directory, config, history, record.get("parameters"), wall, choices, overridden)
 
 
-def differing_keys(runs: list[Run]) -> list[str]:
+def differing_keys(runs: list[Run], command_line_only: bool = False) -> list[str]:
     """What differs between the runs: the config groups whose chosen option differs (``model``
     for ``model=gpt,lstm``), then the config keys whose values differ, run-specific paths left
-    out, and keys inside such a group left out unless set on the command line."""
+    out, and keys inside such a group left out unless set on the command line;
+    ``command_line_only``: only the keys set on some run's command line."""
     groups = sorted({group for run in runs for group in run.choices})
     groups = [group for group in groups if len({run.choices.get(group) for run in runs}) > 1]
     overridden = set().union(*(run.overridden for run in runs))
     keys = sorted({key for run in runs for key in run.config})
     varying = [key for key in keys if not key.startswith(RUN_SPECIFIC_KEYS) and len({repr(run.config.get(key)) for run in runs}) > 1]
+    if command_line_only:
+        return groups + [key for key in varying if key in overridden]
     return groups + [key for key in varying if key in overridden or not key.startswith(tuple(f"{group}." for group in groups))]
 
 
@@ -118,22 +126,31 @@ def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[l
     Raises:
         ConfigError: no run logged ``sort_by``.
 
-    ``wide``: the final and best value of every reported metric the runs logged, the parameter
-    count and the wall time. Otherwise the columns a terminal of about 100 characters holds: the
-    run, the keys that vary, the final and best ``sort_by``, the final value of the other
-    losses and accuracies (the ``val/*`` metrics other than perplexity and bits), tokens/s and the wall time.
+    ``wide``: the run's directory name, the final and best value of every reported metric the
+    runs logged, the parameter count and the wall time. Otherwise the columns an 80-character
+    terminal holds: the run (its job number when the runs are the jobs of one sweep, whose
+    swept values the next columns give), the keys that vary, the final and best ``sort_by``,
+    the final value of the other losses and accuracies (the ``val/*`` metrics other than
+    perplexity and bits), tokens/s and the wall time. The keys that vary are, in the compact
+    table, those set on a command line (all that vary when none is); :func:`fit_width` then
+    drops the last of them that a terminal cannot hold.
     """
     if not any(run.series(sort_by) for run in runs):
         logged = sorted({name for run in runs for row in run.history for name, value in row.items() if value and name != "step"})
         raise ConfigError(f"--sort {sort_by}: none of the runs logged that metric; they logged {', '.join(logged) or 'nothing'}.")
-    varying = differing_keys(runs)
+    varying = differing_keys(runs) if wide else differing_keys(runs, command_line_only=True) or differing_keys(runs)
     metrics = [metric for metric in REPORTED_METRICS if any(run.series(metric) for run in runs)]
     if wide:
         columns = [(kind, metric) for metric in metrics for kind in ("final", "best")]
     else:
         others = [metric for metric in metrics if metric != sort_by and metric in COMPACT_METRICS]
         columns = [("final", sort_by), ("best", sort_by), *(("final", metric) for metric in others)]
-    header = ["run", *varying, *(f"{kind} {metric}" for kind, metric in columns)]
+    jobs = not wide and len({run.directory.parent for run in runs}) == 1 and all(SWEEP_JOB.match(run.directory.name) for run in runs)
+    header = [
+        "job" if jobs else "run",
+        *varying,
+        *(f"{kind} {COMPACT_NAMES.get(metric, metric) if not wide else metric}" for kind, metric in columns),
+    ]
     header += ["parameters", "wall s"] if wide else ["wall s"]
     sign = -1 if sort_by in HIGHER_IS_BETTER else 1
     ordered = sorted(runs, key=lambda run: (math.isnan(run.final(sort_by)), sign * run.final(sort_by)))
@@ -142,8 +159,27 @@ def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[l
         cells = [_number(run.final(metric) if kind == "final" else run.best(metric)) for kind, metric in columns]
         wall = f"{run.wall_seconds:.0f}" if run.wall_seconds is not None else "-"
         extra = [f"{run.parameters:,}" if run.parameters else "-", wall] if wide else [wall]
-        rows.append([run.directory.name, *(str(run.value(key)) for key in varying), *cells, *extra])
+        name = SWEEP_JOB.match(run.directory.name)[1] if jobs else run.directory.name
+        rows.append([name, *(str(run.value(key)) for key in varying), *cells, *extra])
     return header, rows
+
+
+def fit_width(header: list[str], rows: list[list[str]], width: int) -> tuple[list[str], list[list[str]]]:
+    """``header`` and ``rows`` of :func:`comparison_rows` without the last of the key columns
+    (between the run and the first metric) that would make the printed table wider than ``width``
+    characters: rich's table puts 3 characters around each column, wraps headers at spaces and
+    leaves cells whole when they fit."""
+    first_metric = next(index for index, name in enumerate(header) if name.startswith(("final ", "best ")))
+
+    def needed(index: int) -> int:
+        return 3 + max([len(row[index]) for row in rows] + [len(part) for part in header[index].split(" ")])
+
+    keys = list(range(1, first_metric))
+    fixed = [0, *range(first_metric, len(header))]
+    while keys and 1 + sum(needed(index) for index in fixed + keys) > width:
+        keys.pop()
+    kept = [0, *keys, *range(first_metric, len(header))]
+    return [header[index] for index in kept], [[row[index] for index in kept] for row in rows]
 
 
 def _number(value: float) -> str:

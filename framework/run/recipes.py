@@ -86,6 +86,9 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
         train_tokenizer, tokenizer_config = hydra.utils.instantiate(cfg.tokenizer), OmegaConf.to_container(cfg.tokenizer, resolve=True)
     else:
         train_tokenizer, tokenizer_config = (lambda _train_text: tokenizer), {"trained_tokenizer": tokenizer_hash(tokenizer)}
+    trained_from = None  # a finished run's tokenizer reads the entry its training made
+    if tokenizer is not None and cfg.tokenizer._target_ != FILE_TOKENIZER:
+        trained_from = (OmegaConf.to_container(cfg.tokenizer, resolve=True), tokenizer_hash(tokenizer))
     corpus = prepare_corpus(
         documents,
         cleaning=list(cfg.data.cleaning),
@@ -93,6 +96,7 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
         train_tokenizer=train_tokenizer,
         tokenizer_config=tokenizer_config,
         cache_dir=cfg.paths.cache_dir,
+        trained_from=trained_from,
     )
     for split in ("train", "val"):
         check_split_length(split, corpus.meta["tokens"][split], cfg.data.block_size)

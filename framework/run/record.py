@@ -53,6 +53,17 @@ def hydra_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def hydra_choices() -> dict[str, str | None]:
+    """The option of each config group the running Hydra job composed (``{"model": "gpt",
+    "experiment": None, ...}``; Hydra's own groups left out), or {} outside one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = OmegaConf.to_container(HydraConfig.get().runtime.choices)
+    return {group: option for group, option in choices.items() if not group.startswith("hydra")}
+
+
 def new_record(cfg: DictConfig) -> dict[str, Any]:
     """The facts of a run starting now (see the README's "What a run produces")."""
     return {
@@ -60,6 +71,7 @@ def new_record(cfg: DictConfig) -> dict[str, Any]:
         if Path(sys.argv[0]).stem in ("train", "lmf-train")
         else sys.argv,
         "overrides": hydra_overrides(),
+        "choices": hydra_choices(),
         "cwd": str(start_directory()),
         "git": git_state(),
         "versions": package_versions(),

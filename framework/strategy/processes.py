@@ -35,3 +35,15 @@ def gather_process_facts(rank: int, cfg: DictConfig, best_checkpoint: str | None
     gathered: list[dict[str, Any] | None] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, facts)
     return sorted(gathered, key=lambda item: item["rank"])
+
+
+def end_process_group() -> None:
+    """Destroy the default process group after a successful run, when one is running.
+
+    Lightning's DDP strategy leaves it to the script; a Gloo group still alive at interpreter exit
+    can abort the process ("terminate called without an active exception", SIGABRT) as its worker
+    threads are torn down (pytorch/pytorch#190489; torchtitan's train.py destroys it the same way,
+    on success only, since a collective after another rank's failure would hang).
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

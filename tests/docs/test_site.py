@@ -98,3 +98,12 @@ def test_every_console_script_has_its_help(gen_reference):
     for script in scripts:
         help_text = section(page, f"## {script.removeprefix('lmf-')}\n")
         assert "```text\n" in help_text and len(help_text.splitlines()) > 6, f"no --help text for {script}"
+
+
+def test_every_key_on_the_configuration_page_has_a_description(configuration_page, gen_reference):
+    rows = [line for line in configuration_page.splitlines() if line.startswith("| `")]
+    cells = [re.split(r"(?<!\\)\|", line.strip()[1:-1]) for line in rows]
+    undescribed = [row[0].strip() for row in cells if not row[-1].strip()]
+    assert len(rows) > 500 and undescribed == []  # a key without a comment in conf/: add one where the key is defined
+    page = configuration_page
+    assert "| `model.n_layer` | `12` | an integer | Transformer blocks |" in section(page, "#### `experiment=gpt2_124m`")

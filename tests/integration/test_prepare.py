@@ -266,6 +266,18 @@ def test_filters_that_remove_every_document_are_named(shakespeare_path, prepare_
         prepare(cfg)
 
 
+def test_datatrove_logs_go_to_files_and_not_to_the_console(shakespeare_path, prepare_config, tmp_path, capfd):
+    (tmp_path / "verse.txt").write_text(shakespeare_path.read_text()[:20_000])
+    cfg = prepare_config([f"input.path={tmp_path / 'verse.txt'}", "input.txt_documents=paragraphs", *SETTINGS], tmp_path)
+    prepare(cfg)
+    console = capfd.readouterr().err
+    task_logs = sorted(tmp_path.rglob("logs/logs/task_*.log"))
+    filter_logs = [path.read_text() for path in task_logs if "/filter-" in str(path)]
+    assert len(filter_logs) == 2 and all("PIPELINE" in log and "Processing done" in log for log in filter_logs)
+    for line in ("| INFO", "| SUCCESS", "PIPELINE", "Stats", "tasks completed"):  # only in the task logs
+        assert line not in console
+
+
 def test_a_preparation_killed_in_the_middle_completes_on_the_next_run(shakespeare_path, prepare_config, project_root, tmp_path):
     import os
     import signal

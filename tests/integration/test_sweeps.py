@@ -93,8 +93,9 @@ def test_grid_sweep_names_jobs_tracks_each_in_wandb_and_compares(grid_sweep, run
         history = wandb_records(run_module, sweep_dir / name, "history")
         assert history[0]["item"]["_step"] == 0 and history[0]["item"]["trainer/global_step"] == 5
         (table,) = (sweep_dir / name / "wandb").glob("offline-run-*/files/media/table/samples_*.table.json")
-        sample = (sweep_dir / name / "samples.txt").read_text().split("\n", 1)[1].rstrip("\n")
-        assert json.loads(table.read_text())["data"] == [[10, "def", sample]]  # the final sample, as a W&B table
+        ((step, prompt, sample),) = json.loads(table.read_text())["data"]  # the final sample, as a W&B table
+        assert step == 10 and prompt == "\n" and sample.startswith("\n") and len(sample) > 1
+        assert (sweep_dir / name / "samples.txt").read_text() == f"=== step 10, prompt {prompt!r}\n{sample}\n"
     assert len(run_ids) == 4
     assert {job["config"]["optimizer"]["lr"] for job in jobs.values()} == {0.001, 0.003}
 
@@ -126,10 +127,14 @@ def test_a_sweep_ends_with_a_table_of_its_jobs_the_best_one_and_the_next_command
 
 def test_compare_fits_the_terminal_and_writes_a_page_a_browser_shows_offline(grid_sweep, run_module):
     sweep_dir, tmp_path, _ = grid_sweep
-    compact = run_module("framework.compare", str(sweep_dir), cwd=tmp_path, env={"COLUMNS": "100"})
+    compact = run_module("framework.compare", str(sweep_dir), cwd=tmp_path, env={"COLUMNS": "80"})
     assert compact.returncode == 0, compact.stderr
-    assert max(len(line) for line in compact.stdout.splitlines()) <= 100
-    assert "final val/loss" in compact.stdout and "more columns: --wide, --csv or --html" in compact.stdout
+    lines = compact.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "more columns: --wide, --csv or --html" in compact.stdout
+    body = [line.split("│")[1:-1] for line in lines if line.startswith("│")]  # one line per run: no cell wraps
+    assert sorted(cells[0].strip() for cells in body) == ["0", "1", "2", "3"]
+    header = " ".join(line for line in lines if line.startswith("┃"))
+    assert all(name in header for name in ("job", "model.n_layer", "optimizer.lr", "final val/loss", "best val/loss", "wall s"))
     page = tmp_path / "report.html"
     written = run_module("framework.compare", str(sweep_dir), "--html", str(page), cwd=tmp_path)
     assert written.returncode == 0, written.stderr

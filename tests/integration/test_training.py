@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -264,3 +265,27 @@ def test_a_recipe_runs_for_fewer_steps_than_its_warmup(make_config, shakespeare_
     assert warnings == [
         "scheduler.warmup_steps=100 does not end before trainer.max_steps=20; warming up for 2 steps (a tenth of the run) instead."
     ]
+
+
+@pytest.mark.parametrize(
+    "peak_setting, origin",
+    [
+        ("callbacks.throughput.peak_flops=1e6", "(callbacks.throughput.peak_flops)"),
+        (None, "(a 1024 x 1024 matmul measured as training started, too low when other processes used the cores then)"),
+    ],
+)
+def test_an_mfu_above_one_is_logged_once_with_the_key_that_sets_the_peak(
+    make_config, shakespeare_path, caplog, monkeypatch, peak_setting, origin
+):
+    monkeypatch.setattr("framework.callbacks.throughput.measured_matmul_flops", lambda dtype: 1e6)  # far below any CPU
+    overrides = ["experiment=shakespeare_char", f"data.path={shakespeare_path}", "trainer.max_steps=20", "trainer.log_every_n_steps=5"]
+    overrides += ["logger=csv", "callbacks.progress=null", "sample.max_new_tokens=5"]
+    cfg = make_config([*overrides, *([peak_setting] if peak_setting else [])])
+    train(cfg)
+    with (Path(cfg.paths.run_dir) / "metrics.csv").open() as file:
+        mfu = [float(row["perf/mfu"]) for row in csv.DictReader(file) if row.get("perf/mfu")]
+    assert len(mfu) == 3 and min(mfu) > 1  # logged as computed, at steps 9, 14 and 19
+    warnings = [record.message for record in caplog.records if "perf/mfu" in record.message]
+    assert len(warnings) == 1
+    stated = re.match(r"perf/mfu is ([\d.]+), above 1: the peak it divides by, 0\.0 GFLOP/s per device", warnings[0])
+    assert float(stated[1]) == pytest.approx(mfu[0], abs=0.01) and origin in warnings[0]

@@ -80,6 +80,31 @@ def test_cache_key_changes_with_tokenizer_config_and_text(tmp_path):
     assert len({first.directory, other_config.directory, other_text.directory}) == 3
 
 
+def test_a_finished_runs_tokenizer_reads_the_entry_its_training_made(shakespeare_path, tmp_path, caplog):
+    from tokenizers import Tokenizer
+
+    from framework.tokenizer import tokenizer_hash
+
+    documents = [Document("verse", shakespeare_path.read_text()[:60_000])]
+    config = {"kind": "bpe", "vocab_size": 300}
+    trained = prepare(documents, tmp_path / "cache", tokenizer=lambda text: train_bpe_tokenizer(text, vocab_size=300), config=config)
+    trained.tokenizer.save(str(tmp_path / "run_tokenizer.json"))  # as a run saves it, and evaluate reads it
+    run_tokenizer = Tokenizer.from_file(str(tmp_path / "run_tokenizer.json"))
+    given = {"trained_tokenizer": tokenizer_hash(run_tokenizer)}
+    caplog.set_level(logging.INFO)
+
+    def with_run_tokenizer(trained_from):
+        return prepare_corpus(
+            documents, ["newlines"], 0.1, lambda _text: run_tokenizer, given, tmp_path / "cache", trained_from=trained_from
+        )
+
+    reused = with_run_tokenizer((config, tokenizer_hash(run_tokenizer)))
+    assert reused.cache_hit and reused.directory == trained.directory and "Token cache miss" not in caplog.text
+    other = with_run_tokenizer((config, "0" * 64))  # another tokenizer trained from the same config
+    assert not other.cache_hit and other.directory != trained.directory
+    assert np.array_equal(other.tokens("val"), trained.tokens("val"))
+
+
 def test_unseen_characters_encode_to_unk_not_dropped():
     tokenizer = train_char_tokenizer("abcabc ")
     ids = tokenizer.encode("a€b\u00e9").ids

@@ -1,5 +1,6 @@
-"""The comparison command's optional plot."""
+"""The comparison command: its tables and its optional plot."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,3 +48,37 @@ def test_sorting_by_a_metric_no_run_logged_is_refused_naming_what_they_logged():
     runs = [run("0", {"optimizer.lr": 1e-3}, ["optimizer.lr=1e-3"], [3.0]), run("1", {"optimizer.lr": 3e-3}, ["optimizer.lr=3e-3"], [2.0])]
     with pytest.raises(ConfigError, match="--sort val/accc: none of the runs logged that metric; they logged val/loss."):
         comparison_rows(runs, "val/accc")
+
+
+def test_runs_of_different_recipes_show_the_groups_their_records_chose_and_fit_the_width(tmp_path):
+    from framework.run.comparison import comparison_rows, find_runs, fit_width
+
+    recipes = {
+        "char": ({"experiment": "shakespeare_char", "data": "tinyshakespeare", "tokenizer": "char"}, 1e-3, 1.9),
+        "lstm": ({"experiment": None, "data": "stdlib", "tokenizer": "bpe"}, 3e-3, 5.0),
+    }
+    for name, (choices, lr, loss) in recipes.items():
+        (tmp_path / name).mkdir()
+        record = {"overrides": [f"optimizer.lr={lr}"], "choices": choices, "config": {"optimizer": {"lr": lr}, "seed": 1}}
+        (tmp_path / name / "run.json").write_text(json.dumps(record))
+        (tmp_path / name / "metrics.csv").write_text(f"step,val/loss\n10,{loss}\n")
+    header, rows = comparison_rows(find_runs([tmp_path / "char", tmp_path / "lstm"]), "val/loss", wide=False)
+    assert header == ["run", "data", "experiment", "tokenizer", "optimizer.lr", "final val/loss", "best val/loss", "wall s"]
+    assert rows[1] == ["lstm", "stdlib", "null", "bpe", "0.003", "5.0000", "5.0000", "-"]
+    # run 5 + data 18 + experiment 19 + tokenizer 12 + optimizer.lr 15 + 11 + 11 + 9, and 1 for the border: 101
+    assert fit_width(header, rows, 101)[0] == header
+    assert fit_width(header, rows, 100)[0] == ["run", "data", "experiment", "tokenizer", "final val/loss", "best val/loss", "wall s"]
+    assert fit_width(header, rows, 60)[0] == ["run", "data", "final val/loss", "best val/loss", "wall s"]
+    assert fit_width(header, rows, 60)[1][0] == ["char", "tinyshakespeare", "1.9000", "1.9000", "-"]
+
+
+def test_the_jobs_of_one_sweep_are_shown_by_number():
+    from framework.run.comparison import comparison_rows
+
+    runs = [
+        run(f"sweep/{job}_optimizer.lr={lr}", {"optimizer.lr": lr}, [f"optimizer.lr={lr}"], [loss])
+        for job, lr, loss in ((0, 1e-3, 3.0), (1, 3e-3, 2.0))
+    ]
+    header, rows = comparison_rows(runs, "val/loss", wide=False)
+    assert header[0] == "job" and [row[:2] for row in rows] == [["1", "0.003"], ["0", "0.001"]]
+    assert comparison_rows(runs, "val/loss", wide=True)[1][0][0] == "1_optimizer.lr=0.003"
