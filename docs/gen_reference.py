@@ -280,24 +280,44 @@ def paragraphs(lines: list[str]) -> list[str]:
     return out
 
 
+# Groups whose options set keys of other groups (package _global_): their keys are described
+# where the group that owns the key describes it.
+OVERRIDING_GROUPS = ("experiment", "debug", "hparams_search")
+
+
 @functools.cache
-def descriptions() -> dict[str, str]:
-    """``full dotted key -> comment`` from every file of conf/ (groups before experiments), for
-    the keys a file sets without a comment of its own: an experiment's ``model.n_layer`` is
-    described where ``model`` describes it."""
-    found: dict[str, str] = {}
-    for entry in ENTRY_POINTS:
-        if (CONF / f"{entry}.yaml").is_file():
-            for key, comment in read_config(CONF / f"{entry}.yaml").comments.items():
-                found.setdefault(key, comment)
-    groups = config_groups()
-    for group in sorted(groups, key=lambda name: name == "experiment"):
-        for path in groups[group]:
-            config = read_config(path)
-            prefix = prefix_of(config, group)
-            for key, comment in config.comments.items():
-                found.setdefault(f"{prefix}.{key}" if prefix else key, comment)
+def option_comments(group: str, option: str) -> dict[str, str]:
+    """``full dotted key -> comment`` of one option and of the options of its group it builds on."""
+    path = option_file(group, option)
+    if path is None:
+        return {}
+    config = read_config(path)
+    prefix = prefix_of(config, group)
+    found = {f"{prefix}.{key}" if prefix else key: comment for key, comment in config.comments.items()}
+    for item in config.defaults:
+        if isinstance(item, str) and item != "_self_":
+            found = {**option_comments(group, item), **found}
     return found
+
+
+def borrowed_description(config: ConfigFile, group: str | None, full: str) -> str:
+    """The comment of ``full`` in the file that defines it for ``config``: an option it builds on
+    (``data=labelled_files`` on ``sst2``); for a key another group owns, that group's option the
+    file chooses in its defaults list, else the entry point's default option (an experiment's
+    ``model.n_layer`` is described by ``model=gpt`` when the experiment runs a GPT)."""
+    if group is not None and (own := option_comments(group, Path(config.path).stem).get(full)):
+        return own
+    if group not in OVERRIDING_GROUPS:
+        return ""
+    chosen = {**defaults_of("prepare"), **defaults_of("train")}
+    for item in config.defaults:
+        if isinstance(item, dict):
+            ((other, option),) = item.items()
+            chosen[other.removeprefix("override ").lstrip("/")] = option
+    for other, option in chosen.items():
+        if other not in OVERRIDING_GROUPS and isinstance(option, str) and (comment := option_comments(other, option).get(full)):
+            return comment
+    return read_config(CONF / "train.yaml").comments.get(full, "")
 
 
 def library_description(full: str, types: Types) -> str:
@@ -314,9 +334,10 @@ def library_description(full: str, types: Types) -> str:
     return ""
 
 
-def key_table(config: ConfigFile, prefix: str, types: Types, skip_root_target: bool = True) -> list[str]:
+def key_table(config: ConfigFile, prefix: str, types: Types, group: str | None = None, skip_root_target: bool = True) -> list[str]:
     """The table of the keys a config file sets: key (as typed on the command line), default,
-    type and description (the key's comment, else the comment of the same key in another file)."""
+    type and description (the key's comment, else :func:`borrowed_description`, else
+    :func:`library_description`)."""
     rows = []
     described: set[str] = set()
     for path in leaves(config.values):
@@ -331,7 +352,7 @@ def key_table(config: ConfigFile, prefix: str, types: Types, skip_root_target: b
             continue
         full = f"{prefix}.{key}" if prefix else key
         default = config.written.get(key, flow(value_at(config.values, path)))
-        description = config.comments.get(key) or descriptions().get(full) or library_description(full, types)
+        description = config.comments.get(key) or borrowed_description(config, group, full) or library_description(full, types)
         rows.append(f"| {code(full)} | {code(default)} | {text(types.of(full))} | {text(description)} |")
     if not rows:
         return []
@@ -462,7 +483,7 @@ def option_section(group: str, path: Path, base: dict) -> list[str]:
     if isinstance(target, str):
         lines += [f"Builds {code(target)}; its arguments are the keys below.", ""]
     lines += defaults_line(config, group)
-    lines += key_table(config, prefix, types)
+    lines += key_table(config, prefix, types, group)
     lines += other_arguments(config, prefix)
     return lines
 

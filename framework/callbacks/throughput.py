@@ -84,11 +84,14 @@ class ThroughputLogger(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         device, dtype = pl_module.device, compute_dtype(trainer.precision)
-        peak, self.peak_measured = self.peak_flops, False
-        if peak is None:
-            self.peak_measured = device.type != "cuda"
-            peak = gpu_peak_flops(device, dtype) if device.type == "cuda" else measured_matmul_flops(dtype)
-        self.peak, self.warned_above_one = peak, False
+        peak, self.peak_origin = self.peak_flops, "callbacks.throughput.peak_flops"
+        if peak is None and device.type == "cuda":
+            peak = gpu_peak_flops(device, dtype)
+            self.peak_origin = f"the data-sheet figure for {torch.cuda.get_device_name(device)} in {dtype}"
+        elif peak is None:
+            peak = measured_matmul_flops(dtype)
+            self.peak_origin = "a 1024 x 1024 matmul measured as training started, too low when other processes used the cores then"
+        self.peak, self.warned_above_one = peak, not trainer.is_global_zero  # one warning per run
         self.throughput = Throughput(available_flops=peak, world_size=trainer.world_size, window_size=2)
         self.flops_per_token = flops_per_token(pl_module.model)
         self.tokens = self.batches = self.tokens_at_update = 0
@@ -125,14 +128,9 @@ class ThroughputLogger(pl.Callback):
             pl_module.log_dict(logged, on_step=True, on_epoch=False, rank_zero_only=True)
 
     def _above_one(self, mfu: float) -> str:
-        origin = (
-            "a 1024 x 1024 matmul measured as training started, too low when other processes used the cores then"
-            if self.peak_measured
-            else "callbacks.throughput.peak_flops"
-        )
         return (
             f"perf/mfu is {mfu:.2f}, above 1: the peak it divides by, {self.peak / 1e9:,.1f} GFLOP/s per device, is "
-            f"below what this run achieves ({origin}). Give the device's peak with callbacks.throughput.peak_flops=<FLOP/s> "
+            f"below what this run achieves ({self.peak_origin}). Give the device's peak with callbacks.throughput.peak_flops=<FLOP/s> "
             "to make perf/mfu comparable between runs."
         )
 

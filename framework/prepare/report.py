@@ -1,11 +1,13 @@
-"""What a preparation reports on the console besides datatrove's own log lines: a line each
-time more tasks of a running stage have finished, a line per finished stage, and at the end a
-table of each stage's steps and the datasets' figures."""
+"""What a preparation reports on the console (datatrove's own log goes to each task's log file):
+a line each time more tasks of a running stage have finished, a line per finished stage with the
+number of warnings in its task logs, and at the end a table of each stage's steps and the
+datasets' figures."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -28,7 +30,15 @@ def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -
     figures = ""
     if documents is not None and seconds >= 0.5:  # a stage already complete takes milliseconds: no rates
         figures = f": {documents:,} documents, {characters / 1e6:.1f} M characters, {documents / seconds:,.0f} documents/s, {characters / 1e6 / seconds:.1f} M characters/s"
+    warnings = task_warnings(planned.logs / "logs")
+    if warnings:
+        figures += f"; datatrove logged {warnings} warning{'s' if warnings > 1 else ''}, in {planned.logs / 'logs'}"
     print(f"[{index + 1}/{count}] {planned.stage.name} in {seconds:.1f} s{figures}", file=sys.stderr, flush=True)
+
+
+def task_warnings(folder: Path) -> int:
+    """WARNING lines in the datatrove task logs ``task_<rank>.log`` of ``folder``."""
+    return sum(line.count("| WARNING ") for path in folder.glob("task_*.log") for line in path.read_text(errors="replace").splitlines())
 
 
 def progress_line(index: int, count: int, state: Progress) -> str:

@@ -98,20 +98,28 @@ def _load(directory: Path) -> Run:
         wall = (datetime.datetime.fromisoformat(record["ended_at"]) - datetime.datetime.fromisoformat(record["started_at"])).total_seconds()
     config = flatten(record["config"])
     overrides = [item.split("=", 1) for item in record.get("overrides", []) if "=" in item]
-    choices = {key.lstrip("+~"): value for key, value in overrides if "." not in key and key.lstrip("+~") not in config}
-    composed = {group: "null" if option is None else str(option) for group, option in record.get("choices", {}).items()}
-    choices = {**composed, **choices}
+    if "choices" in record:
+        choices = {group: _option(option) for group, option in record["choices"].items()}
+    else:  # a record without them: the options chosen on the command line
+        choices = {key.lstrip("+~"): value for key, value in overrides if "." not in key and key.lstrip("+~") not in config}
     overridden = {key.lstrip("+~") for key, _ in overrides if "." in key}
     return Run(directory, config, history, record.get("parameters"), wall, choices, overridden)
 
 
+def _option(option: str | list[str] | None) -> str:
+    """A group's option as a command line writes it: ``gpt``, ``null``, ``[clean,length]``."""
+    if isinstance(option, list):
+        return "[" + ",".join(option) + "]"
+    return "null" if option is None else str(option)
+
+
 def differing_keys(runs: list[Run], command_line_only: bool = False) -> list[str]:
-    """What differs between the runs: the config groups whose chosen option differs (``model``
-    for ``model=gpt,lstm``), then the config keys whose values differ, run-specific paths left
+    """What differs between the runs: the config groups whose option differs (``model`` for
+    ``model=gpt,lstm``; groups some run's record does not name are left out), then the config keys whose values differ, run-specific paths left
     out, and keys inside such a group left out unless set on the command line;
     ``command_line_only``: only the keys set on some run's command line."""
-    groups = sorted({group for run in runs for group in run.choices})
-    groups = [group for group in groups if len({run.choices.get(group) for run in runs}) > 1]
+    groups = sorted(set.intersection(*(set(run.choices) for run in runs)))  # known for every run
+    groups = [group for group in groups if len({run.choices[group] for run in runs}) > 1]
     overridden = set().union(*(run.overridden for run in runs))
     keys = sorted({key for run in runs for key in run.config})
     varying = [key for key in keys if not key.startswith(RUN_SPECIFIC_KEYS) and len({repr(run.config.get(key)) for run in runs}) > 1]

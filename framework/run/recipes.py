@@ -74,8 +74,9 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
     """Read ``cfg.data.source``, clean, split, train the tokenizer and fill the token cache; or
     open the prepared dataset ``data=prepared`` names.
 
-    With ``tokenizer`` (a finished run's), that tokenizer encodes the text instead of a newly
-    trained one; the cache entry is keyed by its hash.
+    With ``tokenizer`` (a finished run's, or that of the run a new one starts from), that tokenizer
+    encodes the text instead of a newly trained one: the entry its own training made under
+    ``cfg.tokenizer`` is read when its tokenizer is this one, else an entry keyed by its hash.
     """
     if prepared_data(cfg.data):
         return open_prepared(cfg, tokenizer)
@@ -86,7 +87,7 @@ def build_corpus(cfg: DictConfig, tokenizer: Tokenizer | None = None) -> Tokeniz
         train_tokenizer, tokenizer_config = hydra.utils.instantiate(cfg.tokenizer), OmegaConf.to_container(cfg.tokenizer, resolve=True)
     else:
         train_tokenizer, tokenizer_config = (lambda _train_text: tokenizer), {"trained_tokenizer": tokenizer_hash(tokenizer)}
-    trained_from = None  # a finished run's tokenizer reads the entry its training made
+    trained_from = None
     if tokenizer is not None and cfg.tokenizer._target_ != FILE_TOKENIZER:
         trained_from = (OmegaConf.to_container(cfg.tokenizer, resolve=True), tokenizer_hash(tokenizer))
     corpus = prepare_corpus(

@@ -117,6 +117,7 @@ def start_record(run_dir: Path, cfg: DictConfig, resumed_from_step: int | None, 
             {key: attempt[key] for key in ("command", "overrides", "git", "hostname", "started_at")} | {"from_step": resumed_from_step}
         )
         record.update(status="running", config=attempt["config"])
+        record.setdefault("choices", attempt["choices"])  # a record written before run.json had them
     write_record(run_dir, record, write)
     return record
 

@@ -3,6 +3,7 @@
 import gzip
 import json
 import math
+import re
 import unicodedata
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from framework.cli.precheck import check_command_line
 from framework.errors import ConfigError
 from framework.prepare.pipeline import prepare
+from framework.prepare.report import print_stage
 from framework.run.training import train
 
 pytestmark = pytest.mark.slow
@@ -266,16 +268,33 @@ def test_filters_that_remove_every_document_are_named(shakespeare_path, prepare_
         prepare(cfg)
 
 
-def test_datatrove_logs_go_to_files_and_not_to_the_console(shakespeare_path, prepare_config, tmp_path, capfd):
+def test_datatrove_logs_go_to_files_and_each_stage_line_counts_their_warnings(shakespeare_path, prepare_config, tmp_path, capfd):
     (tmp_path / "verse.txt").write_text(shakespeare_path.read_text()[:20_000])
     cfg = prepare_config([f"input.path={tmp_path / 'verse.txt'}", "input.txt_documents=paragraphs", *SETTINGS], tmp_path)
-    prepare(cfg)
+    prepare(cfg, print_stage)
     console = capfd.readouterr().err
     task_logs = sorted(tmp_path.rglob("logs/logs/task_*.log"))
     filter_logs = [path.read_text() for path in task_logs if "/filter-" in str(path)]
     assert len(filter_logs) == 2 and all("PIPELINE" in log and "Processing done" in log for log in filter_logs)
-    for line in ("| INFO", "| SUCCESS", "PIPELINE", "Stats", "tasks completed"):  # only in the task logs
+    for line in ("| INFO", "| SUCCESS", "PIPELINE", "Stats", "tasks completed", "| WARNING"):  # only in the task logs
         assert line not in console
+    # task 1 of 2 gets no file after the filter (one input file): each stage reading the filtered
+    # files warns once for it, each tokenize stage once more for its empty shard
+    stages = [
+        re.match(r"\[\d/8\] ([\w-]+) in [\d.]+ s(?:; datatrove logged (\d) warning)?", line)
+        for line in console.splitlines()
+        if line.startswith("[")
+    ]
+    assert [(stage[1], int(stage[2] or 0)) for stage in stages] == [
+        ("filter", 0),
+        ("exact-signature", 1),
+        ("exact-find", 0),
+        ("exact-filter", 1),
+        ("tokenizer", 0),
+        ("tokenize-train", 2),
+        ("tokenize-val", 2),
+        ("manifest", 0),
+    ]
 
 
 def test_a_preparation_killed_in_the_middle_completes_on_the_next_run(shakespeare_path, prepare_config, project_root, tmp_path):

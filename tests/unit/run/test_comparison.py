@@ -82,3 +82,16 @@ def test_the_jobs_of_one_sweep_are_shown_by_number():
     header, rows = comparison_rows(runs, "val/loss", wide=False)
     assert header[0] == "job" and [row[:2] for row in rows] == [["1", "0.003"], ["0", "0.001"]]
     assert comparison_rows(runs, "val/loss", wide=True)[1][0][0] == "1_optimizer.lr=0.003"
+
+
+def test_a_run_recorded_without_choices_leaves_the_groups_out_and_keeps_the_keys_that_differ(tmp_path):
+    from framework.run.comparison import comparison_rows, find_runs
+
+    for name, lr, record_choices in (("old", 1e-3, None), ("new", 3e-3, {"model": "gpt", "data": "stdlib", "experiment": None})):
+        (tmp_path / name).mkdir()
+        record = {"overrides": [f"optimizer.lr={lr}"], "config": {"optimizer": {"lr": lr}}}
+        record |= {"choices": record_choices} if record_choices else {}
+        (tmp_path / name / "run.json").write_text(json.dumps(record))
+        (tmp_path / name / "metrics.csv").write_text("step,val/loss\n10,3.0\n")
+    header, _ = comparison_rows(find_runs([tmp_path / "old", tmp_path / "new"]), "val/loss", wide=False)
+    assert header == ["run", "optimizer.lr", "final val/loss", "best val/loss", "wall s"]
