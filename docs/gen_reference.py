@@ -231,7 +231,7 @@ class Types:
 
 # --- Markdown -------------------------------------------------------------------------------------
 
-_ESCAPED = str.maketrans({char: "\\" + char for char in "\\`*_[]|"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+_ESCAPED = str.maketrans({char: "\\" + char for char in "\\`*_[]|{}"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
 _CODE_SPAN = re.compile(r"(?::\w+:)?``?([^`]+)``?")
 
 

@@ -10,18 +10,17 @@ import torch
 from lightning_fabric.utilities.throughput import Throughput, get_available_flops
 from torch import nn
 
+from framework.models.flops import multiplying_parameters
+
 log = logging.getLogger(__name__)
 
 
 def flops_per_token(model: nn.Module) -> float:
     """Training FLOPs per token (forward and backward): the model's own ``flops_per_token()``
-    when it has one (GPT adds the attention term), else 6 N for its N parameters.
-
-    The 6 N rule counts a multiply-add as 2 FLOPs, once forward and twice backward (Kaplan et
-    al., 2020; Chowdhery et al., 2022, *PaLM*, appendix B).
-    """
+    when it has one (the Transformers add their attention term), else 6 N for its N parameters
+    that multiply each token (:func:`framework.models.flops.multiplying_parameters`)."""
     own = getattr(model, "flops_per_token", None)
-    return float(own()) if callable(own) else 6.0 * sum(p.numel() for p in model.parameters())
+    return float(own()) if callable(own) else 6.0 * multiplying_parameters(model)
 
 
 def measured_matmul_flops(dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float:

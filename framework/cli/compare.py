@@ -19,7 +19,17 @@ from rich.table import Table
 
 from framework.cli.precheck import user_errors_exit
 from framework.cli.usage import epilog
-from framework.run.comparison import DEFAULT_PLOT_METRICS, comparison_rows, find_runs, fit_width, plot, write_csv, write_markdown
+from framework.run.comparison import (
+    DEFAULT_PLOT_METRICS,
+    comparison_rows,
+    find_runs,
+    fit_width,
+    plot,
+    table_width,
+    tokenizer_note,
+    write_csv,
+    write_markdown,
+)
 from framework.run.comparison_html import write_html
 
 
@@ -65,7 +75,9 @@ def main(arguments: list[str] | None = None) -> None:
         header, rows = comparison_rows(runs, options.sort, wide=True)
         shown_header, shown_rows = (header, rows) if options.wide else comparison_rows(runs, options.sort, wide=False)
     console = Console()
-    if not options.wide:
+    if options.wide:  # as wide as the table, even when the terminal or a pipe is narrower
+        console = Console(width=max(console.width, table_width(header, rows)))
+    else:
         shown_header, shown_rows = fit_width(shown_header, shown_rows, console.width)
     title = f"{len(runs)} runs, sorted by final {options.sort}"
     table = Table(title=title)
@@ -76,6 +88,8 @@ def main(arguments: list[str] | None = None) -> None:
     console.print(table)
     if not options.wide and len(shown_header) < len(header):
         console.print(f"{len(header) - len(shown_header)} more columns: --wide, --csv or --html.", highlight=False)
+    if note := tokenizer_note(runs, options.sort):
+        console.print(note, highlight=False)
     with user_errors_exit():
         if options.csv:
             write_csv(options.csv, header, rows)

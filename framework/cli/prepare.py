@@ -11,7 +11,12 @@ dataset will be). Bad settings, input and failed tasks exit with status 2 and on
 
 from __future__ import annotations
 
+import os
 import sys
+
+# datatrove's progress bars (tqdm, which reads this when first imported, here and in the worker
+# processes) would interleave with the stages' progress lines; set before the imports below.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 import hydra
 from omegaconf import DictConfig

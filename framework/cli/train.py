@@ -66,7 +66,7 @@ def train_job(cfg: DictConfig) -> float | None:
     end_process_group()
     if result.trainer.is_global_zero:
         checkpoints = {"best": result.best_checkpoint, "last": result.last_checkpoint}
-        print_summary(result.run_dir, result.trainer.global_step, result.metrics, checkpoints, result.sample)
+        print_summary(result.run_dir, result.trainer.global_step, result.metrics, checkpoints, result.sample, prompt=cfg.sample.prompt)
     return result.objective
 
 

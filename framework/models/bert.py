@@ -18,6 +18,7 @@ from torch import nn
 
 from framework.errors import ConfigError
 from framework.models.classifiers import check_pooling, check_sizes, leading_padding, pooled_states
+from framework.models.flops import attention_flops, multiplying_parameters
 from framework.models.gpt import ACTIVATIONS, MLP, GPTConfig, SelfAttention, layer_depths
 
 
@@ -167,6 +168,16 @@ class BertMaskedLM(nn.Module):
         """The blocks, one FSDP unit each (``framework.strategy.FSDP2Strategy``)."""
         return list(self.encoder.h)
 
+    def flops_per_token(self, predicted_fraction: float = 0.15) -> float:
+        """Training FLOPs per input token at ``block_size``, padding included: 6 N for the
+        encoder's multiplying parameters plus its attention term (:mod:`framework.models.flops`),
+        and the MLM head (dense layer and the tied vocabulary matrix) on the
+        ``predicted_fraction`` of positions it scores (BERT's 15 %, ``task.mask_probability``)."""
+        config = self.config
+        encoder = 6 * multiplying_parameters(self.encoder) + attention_flops(config.n_layer, config.n_embd, config.block_size)
+        head = 6 * (self.mlm.dense.weight.numel() + self.encoder.wte.weight.numel())
+        return encoder + predicted_fraction * head
+
     def parameter_depths(self) -> dict[str, int]:
         """0 for the embeddings, ``i + 1`` for block ``i``, ``n_layer + 1`` for the heads
         (:func:`~framework.models.gpt.layer_depths` of ``encoder``)."""
@@ -231,6 +242,13 @@ class BertClassifier(nn.Module):
     def sharding_units(self) -> list[nn.Module]:
         """The blocks, one FSDP unit each."""
         return list(self.encoder.h)
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per input token at ``block_size``, padding included: 6 N for the
+        parameters that multiply (the embeddings are looked up) plus the attention term
+        (:mod:`framework.models.flops`)."""
+        config = self.config
+        return 6 * multiplying_parameters(self) + attention_flops(config.n_layer, config.n_embd, config.block_size)
 
     def parameter_depths(self) -> dict[str, int]:
         """0 for the embeddings, ``i + 1`` for block ``i``, ``n_layer + 1`` for the heads

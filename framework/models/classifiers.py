@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from framework.errors import ConfigError
+from framework.models.flops import attention_flops, multiplying_parameters
 from framework.models.gpt import Block, GPTConfig, decode, decoder_body, init_gpt2_weights, layer_depths
 
 
@@ -148,6 +149,12 @@ class TransformerClassifier(nn.Module):
         """The Transformer blocks, one FSDP unit each."""
         return list(self.blocks)
 
+    def flops_per_token(self) -> int:
+        """Training FLOPs per input token at ``block_size``, padding included: 6 N for the
+        parameters that multiply (the embeddings are looked up) plus the attention term
+        (:mod:`framework.models.flops`)."""
+        return 6 * multiplying_parameters(self) + attention_flops(len(self.blocks), self.wte.embedding_dim, self.block_size)
+
     def parameter_depths(self) -> dict[str, int]:
         """Depths for layer-wise learning-rate decay: 0 for the embeddings, ``i + 1`` for
         ``blocks.<i>``, ``n_layer + 1`` for the final LayerNorm and the head."""
@@ -224,6 +231,12 @@ class GPTClassifier(nn.Module):
     def sharding_units(self) -> list[nn.Module]:
         """The Transformer blocks, one FSDP unit each."""
         return list(self.transformer.h)
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per input token at ``block_size``, padding included: 6 N for the
+        parameters that multiply (the embeddings are looked up: no LM head here) plus the
+        attention term (:mod:`framework.models.flops`)."""
+        return 6 * multiplying_parameters(self) + attention_flops(self.config.n_layer, self.config.n_embd, self.block_size)
 
     def parameter_depths(self) -> dict[str, int]:
         """See :func:`~framework.models.gpt.layer_depths`."""

@@ -37,8 +37,11 @@ def print_stage(index: int, count: int, planned: PlannedStage, seconds: float) -
 
 
 def task_warnings(folder: Path) -> int:
-    """WARNING lines in the datatrove task logs ``task_<rank>.log`` of ``folder``."""
-    return sum(line.count("| WARNING ") for path in folder.glob("task_*.log") for line in path.read_text(errors="replace").splitlines())
+    """WARNING lines in the datatrove task logs ``task_<rank>.log`` of ``folder``, but for the
+    tasks that got no input (more tasks than files: datatrove warns "No files found", then
+    "No data saved", which says nothing about the data)."""
+    logs = [path.read_text(errors="replace") for path in folder.glob("task_*.log")]
+    return sum(log.count("| WARNING ") for log in logs if "No files found" not in log)
 
 
 def progress_line(index: int, count: int, state: Progress) -> str:
@@ -68,7 +71,8 @@ def print_report(prepared: Prepared) -> None:
         return
     for name, dataset in prepared.datasets.items():
         manifest = json.loads((dataset / "manifest.json").read_text())
-        table = Table(title=f"{name}: {dataset}", title_justify="left")
+        title = f"Dataset {dataset}" + (f" (source {name})" if len(prepared.datasets) > 1 else "")
+        table = Table(title=title, title_justify="left")
         for column in ("stage", "step", "in", "dropped", "kept", "tokens", "seconds"):
             table.add_column(column, justify="left" if column in ("stage", "step") else "right")
         for stage in manifest["stages"]:

@@ -35,6 +35,7 @@ REPORTED_METRICS = ("val/loss", "val/ppl", "val/bpc", "val/bpb", "val/acc", "val
 # The columns besides the sort metric that a terminal-wide table shows.
 COMPACT_METRICS = ("val/loss", "val/acc", "perf/tokens_per_sec")
 COMPACT_NAMES = {"perf/tokens_per_sec": "tokens/s"}
+RUN_NAME_WIDTH = 16  # characters a line of a run's name in the compact table
 SWEEP_JOB = re.compile(r"^(\d+)_")  # Hydra's job folders: <job number>_<overrides>
 # What compare plots unless --metric says otherwise: training and validation loss side by side.
 DEFAULT_PLOT_METRICS = ("train/loss", "val/loss")
@@ -175,19 +176,36 @@ def comparison_rows(runs: list[Run], sort_by: str, wide: bool = True) -> tuple[l
 def fit_width(header: list[str], rows: list[list[str]], width: int) -> tuple[list[str], list[list[str]]]:
     """``header`` and ``rows`` of :func:`comparison_rows` without the last of the key columns
     (between the run and the first metric) that would make the printed table wider than ``width``
-    characters: rich's table puts 3 characters around each column, wraps headers at spaces and
-    leaves cells whole when they fit."""
+    characters. The run's name may wrap (to :data:`RUN_NAME_WIDTH` characters a line), headers
+    wrap at spaces, other cells stay whole."""
     first_metric = next(index for index, name in enumerate(header) if name.startswith(("final ", "best ")))
-
-    def needed(index: int) -> int:
-        return 3 + max([len(row[index]) for row in rows] + [len(part) for part in header[index].split(" ")])
-
+    fixed = list(range(first_metric, len(header)))
     keys = list(range(1, first_metric))
-    fixed = [0, *range(first_metric, len(header))]
-    while keys and 1 + sum(needed(index) for index in fixed + keys) > width:
+    run = min(column_width(header, rows, 0), RUN_NAME_WIDTH + 3)
+    while keys and 1 + run + sum(column_width(header, rows, index) for index in fixed + keys) > width:
         keys.pop()
-    kept = [0, *keys, *range(first_metric, len(header))]
+    kept = [0, *keys, *fixed]
     return [header[index] for index in kept], [[row[index] for index in kept] for row in rows]
+
+
+def column_width(header: list[str], rows: list[list[str]], index: int, whole_header: bool = False) -> int:
+    """Characters a column takes in a rich table: its longest cell or header word (the whole
+    header with ``whole_header``), and 3 around it."""
+    words = [header[index]] if whole_header else header[index].split(" ")
+    return 3 + max([len(row[index]) for row in rows] + [len(word) for word in words])
+
+
+def table_width(header: list[str], rows: list[list[str]]) -> int:
+    """Characters the whole table takes with no header or cell wrapped."""
+    return 1 + sum(column_width(header, rows, index, whole_header=True) for index in range(len(header)))
+
+
+def tokenizer_note(runs: list[Run], sort_by: str) -> str | None:
+    """A note when runs with different vocabularies are sorted by a per-token metric."""
+    if sort_by not in ("val/loss", "val/ppl") or len({repr(run.config.get("model.vocab_size")) for run in runs}) < 2:
+        return None
+    note = f"The runs have different tokenizers (model.vocab_size), so {sort_by}, per token, does not rank them"
+    return note + ("; val/bpb, per byte, does: --sort val/bpb." if all(run.series("val/bpb") for run in runs) else ".")
 
 
 def _number(value: float) -> str:

@@ -65,8 +65,10 @@ def print_summary(
     checkpoints: dict[str, str | None],
     sample: str | None,
     console: Console | None = None,
+    prompt: str | None = None,
 ) -> None:
-    """Print the final metrics, checkpoint paths, the sample (if the task makes one) and how to look at the run."""
+    """Print the final metrics, checkpoint paths, the sample (if the task makes one; titled with
+    its ``prompt``) and how to look at the run."""
     console = console or Console()
     table = Table(title=f"Run finished at step {step}", show_header=False)
     table.add_column("what", no_wrap=True)
@@ -78,7 +80,7 @@ def print_summary(
     table.add_row("run directory", str(run_dir))
     console.print(table)
     if sample is not None:
-        console.print(Panel(sample, title="sample", expand=False))
+        console.print(Panel(sample, title="sample" if prompt is None else f"sample, prompt {prompt!r}", expand=False))
     hints = [f"metrics: {run_dir / 'metrics.csv'}"]
     wandb_dirs = sorted((run_dir / "wandb").glob("offline-run-*"))
     if wandb_dirs:

@@ -113,15 +113,20 @@ TOP_LEVEL: dict[str, Any] = {
 }
 
 
-def unknown_key_error(key: str, valid: Sequence[str]) -> ConfigError:
-    """The error for an unknown ``key`` (dotted path): the nearest valid names, or all of them."""
+def unknown_key_error(key: str, valid: Sequence[str], nested: Sequence[str] = ()) -> ConfigError:
+    """The error for an unknown ``key`` (dotted path): the nearest valid names; else the
+    ``nested`` dotted keys that end in the same name (``trainer.max_steps`` for ``max_steps``);
+    else all valid names."""
     parent, _, name = key.rpartition(".")
     prefix = f"{parent}." if parent else ""
     close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.6)
     best = difflib.SequenceMatcher(None, name, close[0]).ratio() if close else 0.0
     close = [candidate for candidate in close if difflib.SequenceMatcher(None, name, candidate).ratio() >= best - 0.05]
+    deeper = [candidate for candidate in nested if candidate.endswith(f".{name}")]
     if close:
         hint = "Did you mean " + " or ".join(f"'{prefix}{candidate}'" for candidate in close) + "?"
+    elif deeper:
+        hint = "Did you mean " + " or ".join(f"'{candidate}'" for candidate in deeper[:3]) + "?"
     else:
         hint = f"Valid keys under {parent or 'the top level'}: {', '.join(sorted(valid))}."
     return ConfigError(f"Unknown config key '{key}'. {hint}")

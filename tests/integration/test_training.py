@@ -112,8 +112,29 @@ def test_flops_per_token_follow_the_palm_estimate():
     position_embedding = 64 * 128
     assert flops_per_token(gpt) == 6 * (gpt.num_parameters() - position_embedding) + 12 * 4 * 128 * 64
     lstm = LSTMLanguageModel(vocab_size=65, n_embd=32, hidden_size=32, n_layer=1)
-    assert flops_per_token(lstm) == 6 * lstm.num_parameters()
+    assert flops_per_token(lstm) == 6 * lstm.num_parameters()  # the embedding is the tied head
     assert (compute_dtype("bf16-mixed"), compute_dtype("32"), compute_dtype("16-mixed")) == (torch.bfloat16, torch.float32, torch.float16)
+
+
+def test_encoders_and_classifiers_count_no_flops_for_the_embeddings_they_only_look_up():
+    from framework.callbacks.throughput import flops_per_token
+    from framework.models import BertClassifier, BertMaskedLM, GPTClassifier, LSTMClassifier, TransformerClassifier
+
+    def total(model):
+        return sum(parameter.numel() for parameter in model.parameters())
+
+    sizes = dict(vocab_size=1000, block_size=64, n_layer=2, n_head=4, n_embd=32)
+    attention = 12 * 2 * 32 * 64
+    for classifier in (GPTClassifier(**sizes, num_outputs=2), TransformerClassifier(**sizes, num_outputs=2)):
+        tables = 1000 * 32 + 64 * 32  # token and position embeddings
+        assert flops_per_token(classifier) == 6 * (total(classifier) - tables) + attention
+    bert = BertClassifier(**sizes, num_outputs=2)
+    assert flops_per_token(bert) == 6 * (total(bert) - (1000 + 64 + 2) * 32) + attention  # token, position, type tables
+    mlm = BertMaskedLM(**sizes)
+    encoder = total(mlm.encoder) - (1000 + 64 + 2) * 32
+    assert flops_per_token(mlm) == 6 * encoder + attention + 0.15 * 6 * (32 * 32 + 1000 * 32)
+    lstm = LSTMClassifier(vocab_size=1000, num_outputs=2, n_embd=16, hidden_size=32)
+    assert flops_per_token(lstm) == 6 * (total(lstm) - 1000 * 16)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +183,11 @@ def test_cli_run_on_relative_text_file_writes_run_directory_logs_progress_and_pr
     (run_dir,) = (tmp_path / "logs" / "runs").iterdir()
     for name in (".hydra/config.yaml", ".hydra/overrides.yaml", "tokenizer.json", "metrics.csv", "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name
-    assert "val/loss" in result.stdout and "KING" in result.stdout and str(run_dir) in result.stdout
+    assert "val/loss" in result.stdout and "sample, prompt 'KING'" in result.stdout and str(run_dir) in result.stdout
+    record = json.loads((run_dir / "run.json").read_text())
+    assert (
+        record["choices"]["data"] == "text_files" and record["choices"]["tokenizer"] == "char" and record["choices"]["experiment"] is None
+    )
 
     progress = [line.split(" - ", 1)[1] for line in result.stdout.splitlines() if "[framework.progress]" in line]
     assert [int(line.split()[1].split("/")[0]) for line in progress] == [*range(1, 16), 15, *range(16, 31), 30]

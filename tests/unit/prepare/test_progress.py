@@ -46,3 +46,20 @@ def test_the_progress_line_gives_tasks_rates_and_time_left(tmp_path):
     assert state.eta == 120.0
     assert progress_line(1, 9, state) == "[2/9] filter: 3/12 tasks in 40 s, 75 documents/s, 0.3 M characters/s, ETA 2 min 00 s"
     assert progress_line(1, 9, Progress(planned, ranks=[], todo=12, seconds=5.0)) == "[2/9] filter: 0/12 tasks in 5 s, ETA unknown"
+
+
+def test_a_finished_stage_counts_the_warnings_of_its_tasks_that_had_input(tmp_path):
+    from framework.prepare.report import task_warnings
+
+    line = "2026-12-07 16:11:47.139 | {level: <8} | datatrove.pipeline.filters:run:12 - {message}\n"
+    (tmp_path / "task_00000.log").write_text(
+        line.format(level="INFO", message="Launching pipeline for rank=0")
+        + line.format(level="WARNING", message="a document without text")
+        + line.format(level="WARNING", message="another")
+    )
+    (tmp_path / "task_00001.log").write_text(  # a task that got no file: its warnings say nothing about the data
+        line.format(level="WARNING", message="No files found on /data/output for rank=1")
+        + line.format(level="WARNING", message="No data saved.")
+    )
+    (tmp_path / "task_00002.log").write_text(line.format(level="ERROR", message="a failure is raised, not counted here"))
+    assert task_warnings(tmp_path) == 2

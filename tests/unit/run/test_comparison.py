@@ -95,3 +95,37 @@ def test_a_run_recorded_without_choices_leaves_the_groups_out_and_keeps_the_keys
         (tmp_path / name / "metrics.csv").write_text("step,val/loss\n10,3.0\n")
     header, _ = comparison_rows(find_runs([tmp_path / "old", tmp_path / "new"]), "val/loss", wide=False)
     assert header == ["run", "optimizer.lr", "final val/loss", "best val/loss", "wall s"]
+
+
+def write_run(folder: Path, vocab_size: int, losses: dict[str, float]) -> Path:
+    folder.mkdir(parents=True)
+    record = {"overrides": [], "choices": {"tokenizer": f"bpe{vocab_size}"}, "config": {"model": {"vocab_size": vocab_size}}}
+    (folder / "run.json").write_text(json.dumps(record))
+    (folder / "metrics.csv").write_text("step," + ",".join(losses) + "\n10," + ",".join(map(str, losses.values())) + "\n")
+    return folder
+
+
+def test_runs_with_different_vocabularies_sorted_per_token_get_a_note_that_names_val_bpb(tmp_path):
+    from framework.run.comparison import find_runs, tokenizer_note
+
+    char = write_run(tmp_path / "char", 66, {"val/loss": 1.5, "val/bpb": 2.2})
+    bpe = write_run(tmp_path / "bpe", 4096, {"val/loss": 5.0, "val/bpb": 2.1})
+    same = write_run(tmp_path / "bpe_again", 4096, {"val/loss": 5.1, "val/bpb": 2.15})
+    runs = find_runs([char, bpe])
+    assert tokenizer_note(runs, "val/loss") == (
+        "The runs have different tokenizers (model.vocab_size), so val/loss, per token, does not rank them; "
+        "val/bpb, per byte, does: --sort val/bpb."
+    )
+    assert tokenizer_note(runs, "val/bpb") is None and tokenizer_note(find_runs([bpe, same]), "val/loss") is None
+
+
+def test_the_wide_table_keeps_each_run_on_one_line_however_narrow_the_terminal(tmp_path, capsys, monkeypatch):
+    from framework.cli.compare import main
+
+    monkeypatch.setenv("COLUMNS", "40")
+    names = ["a_run_with_a_long_directory_name", "another_run_with_a_long_name"]
+    for name, loss in zip(names, (3.0, 2.0)):
+        write_run(tmp_path / name, 4096, {"val/loss": loss, "val/bpb": loss / 2})
+    main([str(tmp_path), "--wide"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in rows] == names[::-1]

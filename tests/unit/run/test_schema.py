@@ -15,6 +15,8 @@ from framework.run.schema import validate_config
         ("trainer.max_step=3", "'trainer.max_step'. Did you mean 'trainer.max_steps'"),
         ("+trainer.max_step=3", "'trainer.max_step'. Did you mean 'trainer.max_steps'"),
         ("model.n_layers=2", "'model.n_layers'. Did you mean 'model.n_layer'"),
+        ("max_steps=100", "'max_steps'. Did you mean 'scheduler.max_steps' or 'trainer.max_steps'?"),
+        ("n_layer=3", "'n_layer'. Did you mean 'model.n_layer'?"),
         ("+model.n_layers=2", "'model.n_layers'. Did you mean 'model.n_layer'"),
         ("optimizer.learning_rate=0.1", "'optimizer.learning_rate'"),
         ("modle.n_layer=2", "'modle'. Did you mean 'model'?"),
