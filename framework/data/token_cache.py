@@ -281,8 +281,10 @@ def prepare_corpus(
 @contextlib.contextmanager
 def encoding_progress(total_characters: int) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr (share of characters encoded, time left), shown while the body
-    runs and removed after; yields the function that advances it by a number of characters."""
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    runs and removed after, when stderr is a terminal (in a log it would leave an empty line);
+    yields the function that advances it by a number of characters."""
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("Tokenizing", total=total_characters)
         yield lambda characters: progress.advance(task, characters)
 
