@@ -224,9 +224,8 @@ def prepare_corpus(
     entry = root / cache_key(source_hash, cleaning, val_fraction, tokenizer_config)
     if trained_from is not None:
         training_entry = root / cache_key(source_hash, cleaning, val_fraction, trained_from[0])
-        if (training_entry / "meta.json").exists() and json.loads((training_entry / "meta.json").read_text())[
-            "tokenizer_sha256"
-        ] == trained_from[1]:
+        meta = training_entry / "meta.json"
+        if meta.exists() and json.loads(meta.read_text())["tokenizer_sha256"] == trained_from[1]:
             entry = training_entry
     if (entry / "meta.json").exists():
         log.info("Token cache hit: reusing %s", entry)

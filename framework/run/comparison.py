@@ -116,9 +116,10 @@ def _option(option: str | list[str] | None) -> str:
 
 def differing_keys(runs: list[Run], command_line_only: bool = False) -> list[str]:
     """What differs between the runs: the config groups whose option differs (``model`` for
-    ``model=gpt,lstm``; groups some run's record does not name are left out), then the config keys whose values differ, run-specific paths left
-    out, and keys inside such a group left out unless set on the command line;
-    ``command_line_only``: only the keys set on some run's command line."""
+    ``model=gpt,lstm``; groups some run's record does not name are left out), then the config
+    keys whose values differ, run-specific paths left out, and keys inside such a group left out
+    unless set on the command line; ``command_line_only``: only the keys set on some run's
+    command line."""
     groups = sorted(set.intersection(*(set(run.choices) for run in runs)))  # known for every run
     groups = [group for group in groups if len({run.choices[group] for run in runs}) > 1]
     overridden = set().union(*(run.overridden for run in runs))
