@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from framework.errors import ConfigError
+from framework.models.flops import attention_flops, multiplying_parameters
 
 # The MLP nonlinearities: exact GELU, and GPT-2's tanh approximation.
 ACTIVATIONS = {"gelu": "none", "gelu_tanh": "tanh"}
@@ -203,7 +204,7 @@ class GPT(nn.Module):
         tied to) plus the attention scores and weighted sum, 12 n_layer n_embd block_size
         (Chowdhery et al., 2022, *PaLM*, appendix B; the estimate nanoGPT's ``estimate_mfu`` uses)."""
         config = self.config
-        return 6 * self.num_parameters(non_embedding=True) + 12 * config.n_layer * config.n_embd * config.block_size
+        return 6 * multiplying_parameters(self) + attention_flops(config.n_layer, config.n_embd, config.block_size)
 
     def sharding_units(self) -> list[nn.Module]:
         """The Transformer blocks: each is one FSDP unit (``framework.strategy.FSDP2Strategy``)."""
