@@ -26,7 +26,6 @@ from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.markup import escape
 
-from framework.checkpointing.resume import flatten
 from framework.errors import USER_ERROR_STATUS, ConfigError, MissingDependencyError, UserInputError
 from framework.run.kinds import prepared_data
 from framework.run.schema import config_error, target_arguments, unknown_key_error
@@ -94,6 +93,16 @@ def _group_options(group: str) -> list[str]:
     return sorted(path.stem for path in (CONFIG_DIR / group).glob("*.yaml"))
 
 
+def dotted_keys(values: dict, prefix: str = "") -> list[str]:
+    """Every key of the nested dict ``values``, dotted (``trainer.max_steps``), parents first."""
+    keys = []
+    for name, value in values.items():
+        keys.append(f"{prefix}{name}")
+        if isinstance(value, dict):
+            keys += dotted_keys(value, f"{prefix}{name}.")
+    return keys
+
+
 def _unknown_path_error(base: DictConfig, key: str, item: str) -> ConfigError:
     """The error for the first component of dotted ``key`` that ``base`` lacks.
 
@@ -109,7 +118,7 @@ def _unknown_path_error(base: DictConfig, key: str, item: str) -> ConfigError:
                 if part in arguments and depth == len(parts) - 1:
                     return ConfigError(f"'{key}' is an argument of {node._target_} but not in the config; add it with +{item}.")
                 valid = sorted(set(valid) | set(arguments))
-            nested = list(flatten(OmegaConf.to_container(base, resolve=False))) if depth == 0 else []
+            nested = dotted_keys(OmegaConf.to_container(base, resolve=False)) if depth == 0 else []
             return unknown_key_error(".".join(parts[: depth + 1]), valid, nested)
         node = node[part]
     return ConfigError(f"Config key '{key}' cannot be set.")
